@@ -1,0 +1,268 @@
+package kvcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// TypeFactory builds a backend of one type from its configuration.
+type TypeFactory func(name string, cfg BackendConfig, log *zap.Logger) (Backend, error)
+
+// TypeRegistration makes a backend type available by name. The fx module
+// collects them from the "kvcache_types" value group, so a plugin module can
+// add a type.
+type TypeRegistration struct {
+	Name string
+	New  TypeFactory
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	types map[string]TypeFactory
+}
+
+// WithType registers a backend type (in addition to the built-in "memory").
+func WithType(name string, f TypeFactory) Option {
+	return func(o *options) { o.types[name] = f }
+}
+
+// Cache is the set of configured backends and containers.
+type Cache struct {
+	log        *zap.Logger
+	mu         sync.Mutex
+	backends   map[string]Backend
+	containers map[string]*Container
+	closed     bool
+}
+
+// DefaultConfig is used when no [kvcache] section is configured: one memory
+// backend named "default" of 64MiB, and no containers (a container that is
+// asked for but not configured maps onto "default").
+func DefaultConfig() Config {
+	return Config{Backends: map[string]BackendConfig{"default": {Type: "memory", MaxSize: 64 << 20}}}
+}
+
+// New builds every configured backend. Containers are created on first use;
+// an unconfigured container maps onto the backend named "default" with the
+// prefix "<name>:".
+func New(cfg Config, log *zap.Logger, opts ...Option) (*Cache, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	o := options{types: map[string]TypeFactory{"memory": func(name string, bc BackendConfig, l *zap.Logger) (Backend, error) {
+		return NewMemory(name, bc, l)
+	}}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(cfg.Backends) == 0 {
+		cfg.Backends = DefaultConfig().Backends
+	}
+	c := &Cache{log: log, backends: map[string]Backend{}, containers: map[string]*Container{}}
+	names := make([]string, 0, len(cfg.Backends))
+	for n := range cfg.Backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		bc := cfg.Backends[n]
+		f, ok := o.types[bc.Type]
+		if !ok {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: kvcache.backends.%s.type = %q (allowed: %s)", ErrUnknownBackend, n, bc.Type, strings.Join(sortedKeys(o.types), ", "))
+		}
+		b, err := f(n, bc, log.With(zap.String("kvcache_backend", n)))
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("kvcache: backend %q (type %s): %w", n, bc.Type, err)
+		}
+		c.backends[n] = b
+	}
+	for n, cc := range cfg.Containers {
+		if _, err := c.addContainer(n, cc); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Cache) addContainer(name string, cc ContainerConfig) (*Container, error) {
+	if cc.Backend == "" {
+		cc.Backend = "default"
+	}
+	b, ok := c.backends[cc.Backend]
+	if !ok {
+		return nil, fmt.Errorf("%w: kvcache.containers.%s.backend = %q (configured backends: %s)", ErrUnknownBackend, name, cc.Backend, strings.Join(sortedKeys(c.backends), ", "))
+	}
+	if cc.Prefix == "" {
+		cc.Prefix = name + ":"
+	}
+	ct := &Container{name: name, prefix: cc.Prefix, ttl: cc.TTL, backend: b}
+	c.containers[name] = ct
+	return ct, nil
+}
+
+// Container returns the named container, creating an unconfigured one on the
+// "default" backend.
+func (c *Cache) Container(name string) (*Container, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("kvcache: cache is closed")
+	}
+	if ct, ok := c.containers[name]; ok {
+		return ct, nil
+	}
+	return c.addContainer(name, ContainerConfig{})
+}
+
+// Backend returns the named backend.
+func (c *Cache) Backend(name string) (Backend, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.backends[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownBackend, name)
+	}
+	return b, nil
+}
+
+// Close closes every backend.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	for n, b := range c.backends {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("kvcache: closing backend %q: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Container is a named view onto a backend with its own key prefix and
+// default TTL.
+type Container struct {
+	name    string
+	prefix  string
+	ttl     time.Duration
+	backend Backend
+}
+
+// NewContainer wraps a backend directly (without a Cache), e.g. in tests.
+func NewContainer(name, prefix string, ttl time.Duration, b Backend) *Container {
+	return &Container{name: name, prefix: prefix, ttl: ttl, backend: b}
+}
+
+// Name returns the container's name.
+func (c *Container) Name() string { return c.name }
+
+// Prefix returns the container's key prefix.
+func (c *Container) Prefix() string { return c.prefix }
+
+// DefaultTTL returns the container's default time to live (0: none).
+func (c *Container) DefaultTTL() time.Duration { return c.ttl }
+
+// Backend returns the engine behind the container.
+func (c *Container) Backend() Backend { return c.backend }
+
+// CrossProcess reports whether the container's data is shared between processes.
+func (c *Container) CrossProcess() bool { return c.backend.CrossProcess() }
+
+func (c *Container) ttlOr(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return c.ttl
+	}
+	if ttl < 0 {
+		return 0
+	}
+	return ttl
+}
+
+// Get returns the value stored under key, or ErrNotFound.
+func (c *Container) Get(ctx context.Context, key string) ([]byte, error) {
+	v, _, err := c.backend.Get(ctx, c.prefix+key)
+	return v, err
+}
+
+// GetWithTTL returns the value and its remaining time to live (0: none).
+func (c *Container) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	return c.backend.Get(ctx, c.prefix+key)
+}
+
+// Set stores value. ttl 0 uses the container's default TTL; a negative ttl
+// means no expiry.
+func (c *Container) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return c.backend.Set(ctx, c.prefix+key, value, c.ttlOr(ttl))
+}
+
+// Delete removes key; an absent key is not an error.
+func (c *Container) Delete(ctx context.Context, key string) error {
+	return c.backend.Delete(ctx, c.prefix+key)
+}
+
+// Exists reports whether key is present.
+func (c *Container) Exists(ctx context.Context, key string) (bool, error) {
+	return c.backend.Exists(ctx, c.prefix+key)
+}
+
+// Expire sets a new TTL on key (0 uses the default, negative removes expiry).
+func (c *Container) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	return c.backend.Expire(ctx, c.prefix+key, c.ttlOr(ttl))
+}
+
+// Update atomically replaces key's value with fn's result. A ttl of 0
+// returned by fn uses the container's default TTL; negative means none.
+func (c *Container) Update(ctx context.Context, key string, fn UpdateFunc) error {
+	return c.backend.Update(ctx, c.prefix+key, func(old []byte, found bool) ([]byte, time.Duration, error) {
+		v, ttl, err := fn(old, found)
+		return v, c.ttlOr(ttl), err
+	})
+}
+
+// Keys calls fn for every key in the container (without the prefix).
+func (c *Container) Keys(ctx context.Context, fn func(key string) error) error {
+	return c.backend.Scan(ctx, c.prefix, func(k string) error {
+		return fn(strings.TrimPrefix(k, c.prefix))
+	})
+}
+
+// Clear deletes every key in the container.
+func (c *Container) Clear(ctx context.Context) error {
+	var keys []string
+	if err := c.backend.Scan(ctx, c.prefix, func(k string) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := c.backend.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
