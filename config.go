@@ -1,0 +1,1097 @@
+package session
+
+// This file reads the module's configuration: an INI or YAML file loaded
+// through koanf, overridden by environment variables, decoded into typed
+// structs and validated with errors that name the key, the value and what
+// is allowed.
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/v2"
+	"go.uber.org/zap"
+	"gopkg.in/ini.v1"
+
+	"github.com/sessionfx/session/kvcache"
+)
+
+// ConfigError reports one invalid configuration entry: the full key (for
+// example "session.cookie.same_site"), the value found and what is allowed.
+// Err, when set, is the underlying parse error.
+type ConfigError struct {
+	Key     string
+	Value   string
+	Allowed string
+	Err     error
+}
+
+// Error reads like
+//
+//	config: session.cookie.same_site = "laxx": allowed: lax, strict, none
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	b.WriteString(e.Key)
+	b.WriteString(" = ")
+	b.WriteString(strconv.Quote(e.Value))
+	switch {
+	case e.Allowed != "":
+		b.WriteString(": allowed: ")
+		b.WriteString(e.Allowed)
+	case e.Err != nil:
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying parse error, if any.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ConfigEnvPrefix starts every environment variable that overrides a
+// configuration key. See LoadConfigFile.
+const ConfigEnvPrefix = "SESSIONFX_"
+
+// cfgExtensions maps file extensions to their format.
+var cfgExtensions = map[string]string{
+	".ini": "ini", ".cfg": "ini", ".conf": "ini",
+	".yaml": "yaml", ".yml": "yaml",
+}
+
+const cfgAllowedExtensions = ".ini, .cfg, .conf, .yaml, .yml"
+
+// ConfigFile is a loaded configuration: the file's tree with the environment
+// overrides merged on top. It is safe for concurrent use.
+type ConfigFile struct {
+	k        *koanf.Koanf
+	path     string
+	here     string
+	log      *zap.Logger
+	sections []string // top-level keys that came from the file
+
+	mu      sync.Mutex
+	unknown []string
+}
+
+// LoadConfigFile reads an INI (.ini, .cfg, .conf) or YAML (.yaml, .yml) file
+// and merges environment overrides on top of it. An empty path means no
+// file: only defaults (supplied later to Unmarshal) and the environment apply.
+//
+// Keys are case-insensitive (stored lowercase) and dotted: in INI the section
+// name and the key join with dots, so "[session]" + "cookie.secure = true" is
+// the key session.cookie.secure; keys before any section (the DEFAULT
+// section) are top-level keys. In YAML, "cookie.secure: true" inside
+// "session:" and a nested "cookie: {secure: true}" are the same key. A key
+// may not be both a value and a section ("a.b = x" next to "a.b.c = y"),
+// and may not be set twice: both are ConfigErrors naming the key.
+//
+// INI inline comments start with " ;" or " #" (a space before the comment
+// sign), so URLs and passwords that contain "#" without a space survive.
+//
+// "${here}" inside any string value becomes the absolute folder of the
+// config file (the working directory when there is no file).
+//
+// Environment overrides: a variable named SESSIONFX_ + the key in capitals,
+// with "__" (two underscores) between levels, overrides that key, and wins
+// over the file. Single underscores stay part of the name:
+//
+//	SESSIONFX_SESSION__COOKIE__SECURE=false   -> session.cookie.secure
+//	SESSIONFX_SESSION__IDLE_TIMEOUT=1h        -> session.idle_timeout
+//	SESSIONFX_KVCACHE__BACKENDS__DEFAULT__MAX_SIZE=128MiB
+//
+// A missing file is an error that names the path and wraps fs.ErrNotExist.
+func LoadConfigFile(path string, log *zap.Logger) (*ConfigFile, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cf := &ConfigFile{k: koanf.New("."), log: log}
+	if path == "" {
+		if wd, err := os.Getwd(); err == nil {
+			cf.here = wd
+		}
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: file %s: %w", path, err)
+		}
+		cf.path, cf.here = abs, filepath.Dir(abs)
+		ext := strings.ToLower(filepath.Ext(abs))
+		var parser koanf.Parser
+		switch cfgExtensions[ext] {
+		case "ini":
+			parser = INIParser{}
+		case "yaml":
+			parser = yaml.Parser()
+		default:
+			return nil, &ConfigError{Key: "extension of config file " + abs, Value: ext, Allowed: cfgAllowedExtensions}
+		}
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("config: cannot read config file %s: %w", abs, err)
+		}
+		raw, err := parser.Unmarshal(data)
+		if err != nil {
+			return nil, cfgInFile(err, abs)
+		}
+		m, err := cfgNormalize(raw, cf.here)
+		if err != nil {
+			return nil, cfgInFile(err, abs)
+		}
+		for k := range m {
+			cf.sections = append(cf.sections, k)
+		}
+		sort.Strings(cf.sections)
+		if err := cf.k.Load(cfgMapProvider(m), nil); err != nil {
+			return nil, fmt.Errorf("config: load %s: %w", abs, err)
+		}
+	}
+
+	envMap, err := env.Provider("", env.Opt{
+		Prefix:        ConfigEnvPrefix,
+		TransformFunc: cfgEnvKey,
+	}).Read()
+	if err != nil {
+		return nil, fmt.Errorf("config: read environment: %w", err)
+	}
+	if len(envMap) > 0 {
+		m, err := cfgNormalize(envMap, cf.here)
+		if err != nil {
+			return nil, fmt.Errorf("%w (from environment variables %s*)", err, ConfigEnvPrefix)
+		}
+		if err := cf.k.Load(cfgMapProvider(m), nil); err != nil {
+			return nil, fmt.Errorf("config: load environment: %w", err)
+		}
+	}
+	return cf, nil
+}
+
+// cfgEnvKey turns SESSIONFX_SESSION__IDLE_TIMEOUT into session.idle_timeout.
+func cfgEnvKey(k, v string) (string, any) {
+	k = strings.ToLower(strings.TrimPrefix(k, ConfigEnvPrefix))
+	return strings.ReplaceAll(k, "__", "."), v
+}
+
+func cfgInFile(err error, path string) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w (in %s)", err, path)
+	}
+	return fmt.Errorf("config: cannot parse %s: %w", path, err)
+}
+
+// Path is the absolute path of the file, "" when there is none.
+func (c *ConfigFile) Path() string { return c.path }
+
+// Here is the absolute folder of the file (what "${here}" expands to).
+func (c *ConfigFile) Here() string { return c.here }
+
+// Exists reports whether a key or section (e.g. "kvcache") is set, in the
+// file or the environment.
+func (c *ConfigFile) Exists(path string) bool { return c.k.Exists(path) }
+
+// Koanf exposes the merged tree for keys this package does not model.
+func (c *ConfigFile) Koanf() *koanf.Koanf { return c.k }
+
+// UnknownKeys lists, sorted, the keys that Unmarshal found matching no field
+// so far (they were also logged at Warn).
+func (c *ConfigFile) UnknownKeys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.unknown)
+}
+
+// CheckSections logs at Warn (with the nearest known name) every top-level
+// section of the file that is not in known, and returns them. Environment
+// variables are not checked: other programs may share the prefix.
+func (c *ConfigFile) CheckSections(known ...string) []string {
+	var out []string
+	for _, s := range c.sections {
+		if !slices.Contains(known, s) {
+			out = append(out, s)
+			c.warnUnknown(s, cfgNearest(s, known))
+		}
+	}
+	c.addUnknown(out)
+	return out
+}
+
+func (c *ConfigFile) addUnknown(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if !slices.Contains(c.unknown, k) {
+			c.unknown = append(c.unknown, k)
+		}
+	}
+	sort.Strings(c.unknown)
+}
+
+func (c *ConfigFile) warnUnknown(key, near string) {
+	msg := "config: unknown key " + key + " is ignored"
+	if near != "" {
+		msg += "; did you mean " + near + "?"
+	}
+	c.log.Warn(msg, zap.String("key", key), zap.String("did_you_mean", near), zap.String("file", c.path))
+}
+
+// Unmarshal decodes the subtree at path (e.g. "session", "kvcache", "gorm")
+// into out, a pointer to a struct that already holds the defaults: keys
+// absent from the configuration keep them. Fields are matched by their
+// `koanf` tags. Values are weakly typed ("true", "4096" work from INI),
+// durations read like "30m" or "24h" (also "7d"; a bare 0 means zero), sizes
+// like "64MiB" (any encoding.TextUnmarshaler), booleans also as yes/no,
+// on/off, 1/0.
+//
+// A value that does not fit its field is a *ConfigError naming the full key,
+// the value and what is allowed (several are joined with errors.Join).
+// Keys matching no field, at any depth (including inside map entries such
+// as kvcache.backends.<name>.typo), are logged at Warn with the nearest
+// valid key and remembered for UnknownKeys; they do not fail the load.
+func (c *ConfigFile) Unmarshal(path string, out any) error {
+	rv := reflect.ValueOf(out)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("config: Unmarshal(%q) needs a non-nil pointer, got %T", path, out)
+	}
+	data := c.k.Get(path)
+	if data == nil {
+		return nil
+	}
+	t := rv.Elem().Type()
+	chk := cfgChecker{}
+	chk.walk(t, path, data)
+	if len(chk.unknown) > 0 {
+		valid := cfgValidPaths(t, path, data, nil)
+		for _, u := range chk.unknown {
+			c.warnUnknown(u, cfgNearest(u, valid))
+		}
+		c.addUnknown(chk.unknown)
+	}
+	if len(chk.errs) > 0 {
+		return errors.Join(chk.errs...)
+	}
+	if err := c.k.UnmarshalWithConf(path, out, koanf.UnmarshalConf{DecoderConfig: cfgDecoderConfig()}); err != nil {
+		return &ConfigError{Key: path, Value: cfgValueString(data), Err: err}
+	}
+	return nil
+}
+
+// INIParser is a koanf.Parser for INI text (gopkg.in/ini.v1). Section names
+// and dotted keys become key paths ("[session]" + "cookie.secure = true" is
+// session.cookie.secure); DEFAULT-section keys are top-level. Values stay
+// strings: decoding converts them. Names are lowercased. Inline comments
+// need a space before ";" or "#". A key that is both a value and a section,
+// or a key set twice, is a *ConfigError.
+type INIParser struct{}
+
+// Unmarshal parses INI bytes into a nested map.
+func (INIParser) Unmarshal(b []byte) (map[string]any, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{
+		Insensitive:               true,
+		SpaceBeforeInlineComment:  true,
+		IgnoreContinuation:        true,
+		UnescapeValueDoubleQuotes: true,
+	}, b)
+	if err != nil {
+		return nil, fmt.Errorf("INI syntax: %w", err)
+	}
+	var leaves []cfgLeaf
+	for _, sec := range f.Sections() {
+		prefix := sec.Name()
+		if strings.EqualFold(prefix, ini.DefaultSection) {
+			prefix = ""
+		}
+		if prefix != "" && len(sec.Keys()) == 0 {
+			// An empty section still exists (so Exists("kvcache") is true).
+			p, err := cfgSplit(prefix)
+			if err != nil {
+				return nil, err
+			}
+			leaves = append(leaves, cfgLeaf{path: p, value: map[string]any{}})
+		}
+		for _, key := range sec.Keys() {
+			full := key.Name()
+			if prefix != "" {
+				full = prefix + "." + full
+			}
+			p, err := cfgSplit(full)
+			if err != nil {
+				return nil, err
+			}
+			leaves = append(leaves, cfgLeaf{path: p, value: key.Value()})
+		}
+	}
+	return cfgBuild(leaves, "")
+}
+
+// Marshal is not supported: the module never writes configuration.
+func (INIParser) Marshal(map[string]any) ([]byte, error) {
+	return nil, errors.New("config: writing INI is not supported")
+}
+
+// cfgMapProvider hands an already parsed map to koanf.
+type cfgMapProvider map[string]any
+
+func (p cfgMapProvider) ReadBytes() ([]byte, error) {
+	return nil, errors.New("config: map provider has no bytes")
+}
+
+func (p cfgMapProvider) Read() (map[string]any, error) { return p, nil }
+
+// cfgLeaf is one key path and its value (an empty map marks an empty section).
+type cfgLeaf struct {
+	path  []string
+	value any
+}
+
+func (l cfgLeaf) key() string { return strings.Join(l.path, ".") }
+
+// cfgSplit splits a dotted key, lowercased, rejecting empty parts.
+func cfgSplit(key string) ([]string, error) {
+	parts := strings.Split(strings.ToLower(key), ".")
+	for _, p := range parts {
+		if strings.TrimSpace(p) == "" {
+			return nil, &ConfigError{Key: key, Allowed: "dotted key names without empty parts"}
+		}
+	}
+	return parts, nil
+}
+
+// cfgNormalize flattens a parsed tree (keys may contain dots at any level),
+// checks it and rebuilds it with one key part per level, expanding ${here}.
+func cfgNormalize(m map[string]any, here string) (map[string]any, error) {
+	var leaves []cfgLeaf
+	if err := cfgFlatten(m, nil, &leaves); err != nil {
+		return nil, err
+	}
+	return cfgBuild(leaves, here)
+}
+
+func cfgFlatten(m map[string]any, prefix []string, out *[]cfgLeaf) error {
+	for k, v := range m {
+		full := k
+		if len(prefix) > 0 {
+			full = strings.Join(prefix, ".") + "." + k
+		}
+		parts, err := cfgSplit(k)
+		if err != nil {
+			return &ConfigError{Key: full, Allowed: "dotted key names without empty parts"}
+		}
+		path := append(slices.Clone(prefix), parts...)
+		sub, isMap := cfgAsMap(v)
+		switch {
+		case isMap && len(sub) > 0:
+			if err := cfgFlatten(sub, path, out); err != nil {
+				return err
+			}
+		case isMap:
+			*out = append(*out, cfgLeaf{path: path, value: map[string]any{}})
+		default:
+			*out = append(*out, cfgLeaf{path: path, value: v})
+		}
+	}
+	return nil
+}
+
+// cfgAsMap accepts both map shapes YAML decoders produce.
+func cfgAsMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[fmt.Sprint(k)] = v
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// cfgBuild turns leaves into a nested map, rejecting a key that is both a
+// value and a section and a key set twice. Leaves are sorted first so the
+// error always names the same key.
+func cfgBuild(leaves []cfgLeaf, here string) (map[string]any, error) {
+	slices.SortFunc(leaves, func(a, b cfgLeaf) int { return slices.Compare(a.path, b.path) })
+	root := map[string]any{}
+	for _, l := range leaves {
+		node := root
+		for i, p := range l.path[:len(l.path)-1] {
+			child, ok := node[p]
+			if !ok {
+				m := map[string]any{}
+				node[p] = m
+				node = m
+				continue
+			}
+			m, isMap := child.(map[string]any)
+			if !isMap {
+				return nil, cfgBothError(strings.Join(l.path[:i+1], "."), child, l.key())
+			}
+			node = m
+		}
+		last := l.path[len(l.path)-1]
+		newMap, newIsMap := l.value.(map[string]any)
+		if existing, ok := node[last]; ok {
+			em, exIsMap := existing.(map[string]any)
+			switch {
+			case exIsMap && newIsMap && (len(em) == 0 || len(newMap) == 0):
+				continue // an empty section next to its own keys
+			case exIsMap && !newIsMap:
+				return nil, cfgBothError(l.key(), l.value, l.key()+"."+cfgFirstKey(em))
+			default:
+				return nil, &ConfigError{Key: l.key(), Value: cfgValueString(l.value), Allowed: "one value per key (this key is set twice)"}
+			}
+		}
+		node[last] = cfgExpandHere(l.value, here)
+	}
+	return root, nil
+}
+
+func cfgBothError(key string, value any, other string) error {
+	return &ConfigError{Key: key, Value: cfgValueString(value),
+		Allowed: "a value or a section, not both (" + other + " is also set)"}
+}
+
+func cfgFirstKey(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}
+
+// cfgExpandHere replaces ${here} in strings, also inside lists.
+func cfgExpandHere(v any, here string) any {
+	if here == "" {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "${here}", here)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cfgExpandHere(e, here)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cfgExpandHere(e, here)
+		}
+		return out
+	}
+	return v
+}
+
+// cfgValueString shows a value in an error message.
+func cfgValueString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return "section with keys " + strings.Join(keys, ", ")
+	}
+	return fmt.Sprint(v)
+}
+
+var (
+	cfgDurationType        = reflect.TypeFor[time.Duration]()
+	cfgByteSizeType        = reflect.TypeFor[kvcache.ByteSize]()
+	cfgTextUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// cfgDecoderConfig is the mapstructure setup shared by every decode.
+func cfgDecoderConfig() *mapstructure.DecoderConfig {
+	return &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			cfgDurationHook,
+			cfgBoolHook,
+			mapstructure.TextUnmarshallerHookFunc(),
+		),
+		WeaklyTypedInput: true,
+		TagName:          "koanf",
+	}
+}
+
+var cfgDayDuration = regexp.MustCompile(`([0-9]+(?:\.[0-9]*)?|\.[0-9]+)d`)
+
+// cfgParseDuration is time.ParseDuration plus "d" for 24-hour days.
+func cfgParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	var bad error
+	s = cfgDayDuration.ReplaceAllStringFunc(s, func(day string) string {
+		n, err := strconv.ParseFloat(day[:len(day)-1], 64)
+		if err != nil {
+			bad = err
+		}
+		return strconv.FormatFloat(n*24, 'f', -1, 64) + "h"
+	})
+	if bad != nil {
+		return 0, bad
+	}
+	return time.ParseDuration(s)
+}
+
+func cfgDurationHook(f, t reflect.Type, data any) (any, error) {
+	if t != cfgDurationType || f == cfgDurationType {
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	switch f.Kind() {
+	case reflect.String:
+		return cfgParseDuration(v.String())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if v.Int() == 0 {
+			return time.Duration(0), nil
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if v.Uint() == 0 {
+			return time.Duration(0), nil
+		}
+	case reflect.Float32, reflect.Float64:
+		if v.Float() == 0 {
+			return time.Duration(0), nil
+		}
+	default:
+		return data, nil
+	}
+	return nil, fmt.Errorf("%v has no unit", data)
+}
+
+func cfgBoolHook(f, t reflect.Type, data any) (any, error) {
+	if t.Kind() != reflect.Bool || f.Kind() != reflect.String {
+		return data, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(reflect.ValueOf(data).String())) {
+	case "true", "t", "yes", "y", "on", "1":
+		return true, nil
+	case "false", "f", "no", "n", "off", "0":
+		return false, nil
+	}
+	return nil, fmt.Errorf("%q is not a boolean", data)
+}
+
+// cfgAllowed describes, for an error message, what a field of type t takes.
+func cfgAllowed(t reflect.Type) string {
+	switch {
+	case t == cfgDurationType:
+		return "a duration like 30m or 24h"
+	case t == cfgByteSizeType:
+		return "a size like 64MiB"
+	case reflect.PointerTo(t).Implements(cfgTextUnmarshalerType):
+		return "a valid " + t.String()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a text value"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map:
+		return "a section of named entries"
+	case reflect.Struct:
+		return "a section with keys " + strings.Join(cfgFieldNames(t), ", ")
+	}
+	return "a " + t.String()
+}
+
+// cfgIsLeaf reports whether t is decoded from one value rather than a section.
+func cfgIsLeaf(t reflect.Type) bool {
+	if t == cfgDurationType || t.Implements(cfgTextUnmarshalerType) || reflect.PointerTo(t).Implements(cfgTextUnmarshalerType) {
+		return true
+	}
+	return t.Kind() != reflect.Struct && t.Kind() != reflect.Map
+}
+
+// cfgFields maps a struct's config names (lowercase) to field types,
+// following the rules mapstructure applies with TagName "koanf".
+func cfgFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("koanf")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && ft.Kind() == reflect.Struct && (strings.Contains(opts, "squash") || name == "") {
+			for k, v := range cfgFields(ft) {
+				out[k] = v
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[strings.ToLower(name)] = f.Type
+	}
+	return out
+}
+
+func cfgFieldNames(t reflect.Type) []string {
+	fields := cfgFields(t)
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func cfgJoin(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func cfgSortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// cfgChecker walks a target type and a config subtree together, before
+// mapstructure runs, so that every error can name its full key.
+type cfgChecker struct {
+	errs    []error
+	unknown []string
+}
+
+func (c *cfgChecker) walk(t reflect.Type, key string, v any) {
+	if v == nil {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if cfgIsLeaf(t) {
+		c.leaf(t, key, v)
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.errs = append(c.errs, &ConfigError{Key: key, Value: cfgValueString(v), Allowed: cfgAllowed(t)})
+		return
+	}
+	if t.Kind() == reflect.Map {
+		if t.Key().Kind() != reflect.String {
+			c.leaf(t, key, v)
+			return
+		}
+		for _, k := range cfgSortedKeys(m) {
+			c.walk(t.Elem(), cfgJoin(key, k), m[k])
+		}
+		return
+	}
+	fields := cfgFields(t)
+	for _, k := range cfgSortedKeys(m) {
+		ft, ok := fields[strings.ToLower(k)]
+		if !ok {
+			c.unknown = append(c.unknown, cfgJoin(key, k))
+			continue
+		}
+		c.walk(ft, cfgJoin(key, k), m[k])
+	}
+}
+
+// leaf decodes one value on its own to learn whether it fits.
+func (c *cfgChecker) leaf(t reflect.Type, key string, v any) {
+	ptr := reflect.New(t)
+	dc := cfgDecoderConfig()
+	dc.Result = ptr.Interface()
+	d, err := mapstructure.NewDecoder(dc)
+	if err == nil {
+		if _, isMap := v.(map[string]any); isMap && t.Kind() != reflect.Map {
+			err = errors.New("got a section, want a single value")
+		} else {
+			err = d.Decode(v)
+		}
+	}
+	if err != nil {
+		c.errs = append(c.errs, &ConfigError{Key: key, Value: cfgValueString(v), Allowed: cfgAllowed(t), Err: err})
+	}
+}
+
+// cfgValidPaths lists every key path the type accepts under prefix,
+// expanding map fields with the entries present in data.
+func cfgValidPaths(t reflect.Type, prefix string, data any, out []string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if cfgIsLeaf(t) {
+		return out
+	}
+	m, _ := data.(map[string]any)
+	if t.Kind() == reflect.Map {
+		for _, k := range cfgSortedKeys(m) {
+			p := cfgJoin(prefix, k)
+			out = append(out, p)
+			out = cfgValidPaths(t.Elem(), p, m[k], out)
+		}
+		return out
+	}
+	fields := cfgFields(t)
+	for _, name := range cfgFieldNames(t) {
+		p := cfgJoin(prefix, name)
+		out = append(out, p)
+		var sub any
+		if m != nil {
+			sub = m[name]
+		}
+		out = cfgValidPaths(fields[name], p, sub, out)
+	}
+	return out
+}
+
+// cfgNearest returns the candidate closest to key by edit distance, or ""
+// when none is close enough to be a plausible typo.
+func cfgNearest(key string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		d := cfgLevenshtein(key, c)
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	last := key[strings.LastIndexByte(key, '.')+1:]
+	if bestD < 0 || bestD > 1+len(last)/2 {
+		return ""
+	}
+	return best
+}
+
+func cfgLevenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// SessionConfig is the [session] section.
+type SessionConfig struct {
+	// Member is the context member name; its id member is Member + "_id".
+	Member string `koanf:"member"`
+	// Backend selects the store: kvcache, gorm, cookie, null, layered or a
+	// plugin's name.
+	Backend string `koanf:"backend"`
+	// Container is the kvcache container, when Backend is kvcache.
+	Container string `koanf:"container"`
+	// Lifetime is the absolute limit of a session (0 = none).
+	Lifetime time.Duration `koanf:"lifetime"`
+	// IdleTimeout ends a session unused for that long (0 = none).
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// HashIDs stores sessions under a hash of their id, so a leaked store
+	// does not leak usable ids.
+	HashIDs bool `koanf:"hash_ids"`
+	// MaxCookieSize bounds the Set-Cookie value (256..8192 bytes).
+	MaxCookieSize int `koanf:"max_cookie_size"`
+	// MaxSessionSize bounds the encoded session data.
+	MaxSessionSize kvcache.ByteSize `koanf:"max_session_size"`
+	// CleanupInterval is how often expired sessions are deleted (0 = never).
+	CleanupInterval time.Duration `koanf:"cleanup_interval"`
+	Cookie          CookieConfig  `koanf:"cookie"`
+	Layered         LayeredConfig `koanf:"layered"`
+}
+
+// CookieConfig is session.cookie.*.
+type CookieConfig struct {
+	Name     string `koanf:"name"`
+	Path     string `koanf:"path"`
+	Domain   string `koanf:"domain"`
+	Secure   bool   `koanf:"secure"`
+	HTTPOnly bool   `koanf:"http_only"`
+	// SameSite is lax, strict or none (none requires Secure).
+	SameSite string `koanf:"same_site"`
+	// Persist gives the cookie a Max-Age that follows Lifetime; false makes
+	// it a browser-session cookie.
+	Persist bool `koanf:"persist"`
+}
+
+// LayeredConfig is session.layered.*, used when Backend is "layered": a fast
+// front container caches a slower back store.
+type LayeredConfig struct {
+	// Front is a kvcache container name.
+	Front string `koanf:"front"`
+	// Back is "gorm" or a kvcache container name.
+	Back string `koanf:"back"`
+	// LocalTTL is how long the front trusts its copy.
+	LocalTTL time.Duration `koanf:"local_ttl"`
+}
+
+// DefaultSessionConfig returns the defaults every key falls back to.
+func DefaultSessionConfig() SessionConfig {
+	return SessionConfig{
+		Member:          "session",
+		Backend:         "kvcache",
+		Container:       "session",
+		Lifetime:        24 * time.Hour,
+		IdleTimeout:     30 * time.Minute,
+		HashIDs:         true,
+		MaxCookieSize:   4096,
+		MaxSessionSize:  64 << 10,
+		CleanupInterval: 10 * time.Minute,
+		Cookie: CookieConfig{
+			Name:     "session",
+			Path:     "/",
+			Secure:   true,
+			HTTPOnly: true,
+			SameSite: "lax",
+			Persist:  true,
+		},
+		Layered: LayeredConfig{LocalTTL: 5 * time.Second},
+	}
+}
+
+// IDMember is the name of the context member that holds the session id.
+func (c SessionConfig) IDMember() string { return c.Member + "_id" }
+
+// cfgCookieNameOK reports whether s is an RFC 6265 cookie-name token.
+func cfgCookieNameOK(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func cfgCookieValueOK(s string) bool {
+	for _, r := range s {
+		if r < ' ' || r >= 0x7f || r == ';' {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks every field and returns all problems as *ConfigError
+// values joined with errors.Join (nil when the configuration is usable).
+func (c SessionConfig) Validate() error {
+	var errs []error
+	bad := func(key string, value any, allowed string) {
+		errs = append(errs, &ConfigError{Key: "session." + key, Value: fmt.Sprint(value), Allowed: allowed})
+	}
+	if c.Member == "" || strings.ContainsAny(c.Member, " \t\r\n") {
+		bad("member", c.Member, "a non-empty name without spaces")
+	}
+	if c.Backend == "" {
+		bad("backend", c.Backend, "kvcache, gorm, cookie, null, layered or a plugin's name")
+	}
+	if c.Backend == "kvcache" && c.Container == "" {
+		bad("container", c.Container, "a kvcache container name (backend = kvcache needs one)")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"lifetime", c.Lifetime}, {"idle_timeout", c.IdleTimeout},
+		{"cleanup_interval", c.CleanupInterval}, {"layered.local_ttl", c.Layered.LocalTTL},
+	} {
+		if d.v < 0 {
+			bad(d.key, d.v, "a duration of 0 or more")
+		}
+	}
+	if c.Lifetime > 0 && c.IdleTimeout > 0 && c.Lifetime < c.IdleTimeout {
+		bad("lifetime", c.Lifetime, fmt.Sprintf("lifetime >= idle_timeout (%s), or 0 for no absolute limit", c.IdleTimeout))
+	}
+	if c.MaxCookieSize < 256 || c.MaxCookieSize > 8192 {
+		bad("max_cookie_size", c.MaxCookieSize, "a number of bytes from 256 to 8192")
+	}
+	if c.MaxSessionSize <= 0 {
+		bad("max_session_size", c.MaxSessionSize, "a size like 64KiB, more than 0")
+	}
+	ck := c.Cookie
+	if !cfgCookieNameOK(ck.Name) {
+		bad("cookie.name", ck.Name, "a non-empty name of letters, digits and !#$%&'*+-.^_`|~")
+	}
+	if !strings.HasPrefix(ck.Path, "/") || !cfgCookieValueOK(ck.Path) {
+		bad("cookie.path", ck.Path, `a path starting with "/" without ";"`)
+	}
+	if strings.ContainsAny(ck.Domain, " /:") || !cfgCookieValueOK(ck.Domain) {
+		bad("cookie.domain", ck.Domain, "a host name like example.com, or empty for the request's host")
+	}
+	switch ck.SameSite {
+	case "lax", "strict":
+	case "none":
+		if !ck.Secure {
+			bad("cookie.same_site", ck.SameSite, "lax or strict when cookie.secure = false (browsers reject same_site = none without secure)")
+		}
+	default:
+		bad("cookie.same_site", ck.SameSite, "lax, strict, none")
+	}
+	if strings.HasPrefix(ck.Name, "__Secure-") && !ck.Secure {
+		bad("cookie.secure", ck.Secure, "true (a cookie named __Secure-... must be secure)")
+	}
+	if strings.HasPrefix(ck.Name, "__Host-") && (!ck.Secure || ck.Path != "/" || ck.Domain != "") {
+		bad("cookie.name", ck.Name, "a __Host- cookie only with secure = true, path = / and no domain")
+	}
+	if c.Backend == "layered" {
+		if c.Layered.Front == "" {
+			bad("layered.front", c.Layered.Front, "a kvcache container name (backend = layered needs one)")
+		}
+		if c.Layered.Back == "" {
+			bad("layered.back", c.Layered.Back, "gorm or a kvcache container name (backend = layered needs one)")
+		} else if c.Layered.Back == c.Layered.Front {
+			bad("layered.back", c.Layered.Back, "a store other than layered.front")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadSessionConfig returns DefaultSessionConfig overridden by the
+// configuration's [session] section, validated. cf may be nil (defaults).
+// cookie.same_site is lowercased before validation.
+func LoadSessionConfig(cf *ConfigFile) (SessionConfig, error) {
+	c := DefaultSessionConfig()
+	if cf != nil {
+		if err := cf.Unmarshal("session", &c); err != nil {
+			return c, err
+		}
+	}
+	c.Cookie.SameSite = strings.ToLower(strings.TrimSpace(c.Cookie.SameSite))
+	return c, c.Validate()
+}
+
+// LoadKVCacheConfig returns the [kvcache] section, validated. Without a
+// kvcache section (cf nil included) it is kvcache.DefaultConfig(); a section
+// without backends gets the default backends. Each backend needs a type;
+// memory needs max_size 0 (the default) or at least 1KiB; redis needs a
+// redis:// or rediss:// url; each container's backend must exist.
+func LoadKVCacheConfig(cf *ConfigFile) (kvcache.Config, error) {
+	if cf == nil || !cf.Exists("kvcache") {
+		return kvcache.DefaultConfig(), nil
+	}
+	var cfg kvcache.Config
+	if err := cf.Unmarshal("kvcache", &cfg); err != nil {
+		return cfg, err
+	}
+	if len(cfg.Backends) == 0 {
+		cfg.Backends = kvcache.DefaultConfig().Backends
+	}
+	return cfg, cfgValidateKVCache(cfg)
+}
+
+func cfgValidateKVCache(cfg kvcache.Config) error {
+	var errs []error
+	bad := func(key string, value any, allowed string) {
+		errs = append(errs, &ConfigError{Key: "kvcache." + key, Value: fmt.Sprint(value), Allowed: allowed})
+	}
+	names := make([]string, 0, len(cfg.Backends))
+	for n := range cfg.Backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b := cfg.Backends[n]
+		k := "backends." + n + "."
+		switch b.Type {
+		case "":
+			bad(k+"type", b.Type, "memory, redis or a registered plugin type")
+		case "memory":
+			if b.MaxSize != 0 && b.MaxSize < 1<<10 {
+				bad(k+"max_size", b.MaxSize, "a size of at least 1KiB, or 0 for the default (64MiB)")
+			}
+		case "redis":
+			u, err := url.Parse(b.URL)
+			if b.URL == "" || err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+				bad(k+"url", b.URL, "a URL like redis://127.0.0.1:6379/0 or rediss://host:6380/0")
+			}
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"client_cache_ttl", b.ClientCacheTTL}, {"dial_timeout", b.DialTimeout}, {"command_timeout", b.CommandTimeout}} {
+			if d.v < 0 {
+				bad(k+d.key, d.v, "a duration of 0 or more")
+			}
+		}
+		if b.PoolSize < 0 {
+			bad(k+"pool_size", b.PoolSize, "a whole number, 0 or more (0 = client default)")
+		}
+	}
+	cnames := make([]string, 0, len(cfg.Containers))
+	for n := range cfg.Containers {
+		cnames = append(cnames, n)
+	}
+	sort.Strings(cnames)
+	for _, n := range cnames {
+		c := cfg.Containers[n]
+		be := c.Backend
+		if be == "" {
+			be = "default"
+		}
+		if _, ok := cfg.Backends[be]; !ok {
+			bad("containers."+n+".backend", c.Backend, "one of the configured backends: "+strings.Join(names, ", "))
+		}
+		if c.TTL < 0 {
+			bad("containers."+n+".ttl", c.TTL, "a duration of 0 or more")
+		}
+	}
+	return errors.Join(errs...)
+}
