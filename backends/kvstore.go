@@ -1,0 +1,278 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sessionfx/session/kvcache"
+)
+
+// KVStore keeps sessions in a kvcache container (memory or Redis): one key
+// per session holding an EncodeRecord envelope, with the backend's TTL set
+// to the session's expiry.
+//
+//   - Load takes Expires from the backend's remaining TTL, so Touch is a
+//     cheap Expire (Redis PEXPIRE) that never rewrites the value. Record.Updated
+//     is therefore the time of the last Save, not of the last Touch.
+//   - Save is a Container.Update: the stored record is read, this request's
+//     Changes are applied onto it and it is written back atomically (within
+//     the backend's consistency domain), so concurrent requests that change
+//     different keys all survive. A stored value that cannot be decoded is
+//     overwritten (it is lost anyway).
+//   - Save with an Expires already in the past deletes the session and
+//     returns the record it computed with a nil error: the session simply
+//     expired at once, and the next Load reports ErrNotFound, exactly as if
+//     it had expired a moment later.
+//   - Iterate and DeleteOlderThan list the container's keys first (strings
+//     only) and then load sessions one at a time; values that are not
+//     session records are skipped by Iterate and deleted by DeleteOlderThan.
+//
+// The kvcache.Cache owns the backend: Close does nothing.
+type KVStore struct {
+	c   *kvcache.Container
+	now func() time.Time
+}
+
+var _ Store = (*KVStore)(nil)
+
+// NewKVStore returns a store over c. The container should be dedicated to
+// sessions: Iterate and DeleteOlderThan treat every key in it as a session.
+func NewKVStore(c *kvcache.Container) *KVStore {
+	return &KVStore{c: c, now: time.Now}
+}
+
+// Container returns the container the store writes to.
+func (s *KVStore) Container() *kvcache.Container { return s.c }
+
+// minTTL is the shortest TTL worth setting; an expiry closer than this is
+// treated as past (Redis counts in milliseconds, and a 0 TTL would mean
+// "container default").
+const minTTL = time.Millisecond
+
+// ttlUntil converts an expiry into a container TTL: negative for none, ok
+// false when the expiry is (about to be) past.
+func ttlUntil(expires, now time.Time) (ttl time.Duration, ok bool) {
+	if expires.IsZero() {
+		return -1, true
+	}
+	ttl = expires.Sub(now)
+	if ttl < minTTL {
+		return 0, false
+	}
+	return ttl, true
+}
+
+// Load implements Store.
+func (s *KVStore) Load(ctx context.Context, id string) (*Record, error) {
+	r, _, err := s.load(ctx, id)
+	return r, err
+}
+
+// load also returns the expiry written by the last Save, which differs from
+// r.Expires when the session was touched since.
+func (s *KVStore) load(ctx context.Context, id string) (*Record, time.Time, error) {
+	b, ttl, err := s.c.GetWithTTL(ctx, id)
+	if errors.Is(err, kvcache.ErrNotFound) {
+		return nil, time.Time{}, fmt.Errorf("%w: kvcache container %q", ErrNotFound, s.c.Name())
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("kvstore: loading session from container %q: %w", s.c.Name(), err)
+	}
+	now := s.now()
+	r, err := DecodeRecord(id, b)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("kvstore: container %q: %w", s.c.Name(), err)
+	}
+	saved := r.Expires
+	if ttl > 0 {
+		r.Expires = now.Add(ttl).UTC()
+	} else {
+		r.Expires = time.Time{}
+	}
+	return r, saved, nil
+}
+
+// Save implements Store.
+func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptions) (*Record, error) {
+	var out *Record
+	err := s.c.Update(ctx, id, func(old []byte, found bool) ([]byte, time.Duration, error) {
+		now := s.now().UTC()
+		var prev *Record
+		if found {
+			prev, _ = DecodeRecord(id, old) // corrupt: overwrite, it is lost anyway
+		}
+		r := &Record{ID: id, Updated: now, Expires: opt.Expires}
+		if prev != nil {
+			r.Created = prev.Created
+			r.Data = ch.Apply(prev.Data)
+		} else {
+			r.Created = opt.Created
+			r.Data = ch.Apply(nil)
+		}
+		if r.Created.IsZero() {
+			r.Created = now
+		}
+		out = r
+		ttl, live := ttlUntil(opt.Expires, now)
+		if !live {
+			return nil, 0, nil // already expired: delete
+		}
+		b, err := EncodeRecord(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		return b, ttl, nil
+	})
+	if err != nil {
+		if errors.Is(err, kvcache.ErrConflict) {
+			err = fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err)
+	}
+	return out, nil
+}
+
+// Delete implements Store.
+func (s *KVStore) Delete(ctx context.Context, id string) error {
+	if err := s.c.Delete(ctx, id); err != nil {
+		return fmt.Errorf("kvstore: deleting session from container %q: %w", s.c.Name(), err)
+	}
+	return nil
+}
+
+// Exists implements Store.
+func (s *KVStore) Exists(ctx context.Context, id string) (bool, error) {
+	ok, err := s.c.Exists(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("kvstore: checking session in container %q: %w", s.c.Name(), err)
+	}
+	return ok, nil
+}
+
+// Touch implements Store with a backend Expire: the value is not rewritten.
+// A zero expires removes the expiry; one already past deletes the session.
+func (s *KVStore) Touch(ctx context.Context, id string, expires time.Time) error {
+	ttl, live := ttlUntil(expires, s.now())
+	if !live {
+		ok, err := s.Exists(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: kvcache container %q", ErrNotFound, s.c.Name())
+		}
+		return s.Delete(ctx, id)
+	}
+	err := s.c.Expire(ctx, id, ttl)
+	if errors.Is(err, kvcache.ErrNotFound) {
+		return fmt.Errorf("%w: kvcache container %q", ErrNotFound, s.c.Name())
+	}
+	if err != nil {
+		return fmt.Errorf("kvstore: touching session in container %q: %w", s.c.Name(), err)
+	}
+	return nil
+}
+
+func (s *KVStore) keys(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.c.Keys(ctx, func(k string) error {
+		ids = append(ids, k)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("kvstore: listing container %q: %w", s.c.Name(), err)
+	}
+	return ids, nil
+}
+
+// Iterate implements Store. Keys are listed first so fn may call the store
+// (e.g. Delete) without deadlocking a backend that locks while scanning.
+// Sessions that vanish or expire meanwhile, and values that are not session
+// records, are skipped.
+func (s *KVStore) Iterate(ctx context.Context, fn func(Record) error) error {
+	ids, err := s.keys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := s.Load(ctx, id)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(*r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Setup implements Store; a kvcache container needs none.
+func (s *KVStore) Setup(context.Context) error { return nil }
+
+// touchSlack is how much later than its saved expiry a session's backend
+// TTL must end for DeleteOlderThan to count it as touched since its save.
+const touchSlack = time.Second
+
+// DeleteOlderThan implements Store. Expired sessions are already gone (the
+// backend drops them). It deletes sessions last saved more than age ago,
+// except those touched since (their backend expiry is later than the one
+// their last Save wrote: Touch does not rewrite Updated, so this is how a
+// session kept alive by reads is recognised), and values that are not
+// session records.
+func (s *KVStore) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
+	ids, err := s.keys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := s.now().Add(-age)
+	var n int64
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		r, saved, err := s.load(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case errors.Is(err, ErrCorrupt):
+		case err != nil:
+			return n, err
+		case !r.Updated.Before(cutoff):
+			continue
+		case touched(r.Expires, saved):
+			continue
+		}
+		if err := s.Delete(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// touched reports whether the live expiry differs from the saved one enough
+// to show a Touch after the last Save.
+func touched(live, saved time.Time) bool {
+	switch {
+	case live.IsZero() && saved.IsZero():
+		return false
+	case live.IsZero() || saved.IsZero():
+		return true
+	}
+	return live.Sub(saved) > touchSlack
+}
+
+// Info implements Store.
+func (s *KVStore) Info() Info {
+	return Info{Name: "kvcache", CrossProcess: s.c.CrossProcess(), Merges: true}
+}
+
+// Close implements Store; the kvcache.Cache owns the backend, so it does nothing.
+func (s *KVStore) Close() error { return nil }

@@ -1,0 +1,529 @@
+// Package storetest is the contract test suite every backends.Store runs: a
+// new store proves itself by passing it.
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) backends.Store {
+//			s := mystore.New(freshTable(t))
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// Run calls newStore once per subtest and calls Setup on every store it gets.
+// Ids are random UUIDs and every check filters on them, so stores over a
+// shared backend work; still, give each call a fresh namespace (table, key
+// prefix) where you can: the DeleteOlderThan subtest deletes every old
+// session it finds.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionfx/session/backends"
+)
+
+// Option adapts the suite to what a store legitimately cannot do.
+type Option func(*config)
+
+type config struct {
+	skipIterate, skipDeleteOlderThan, skipTouch, lastWriteWins bool
+	precision                                                  time.Duration
+	concurrency                                                int
+	skip                                                       []string
+}
+
+// SkipIterate skips the Iterate checks (the store returns ErrUnsupported).
+func SkipIterate() Option { return func(c *config) { c.skipIterate = true } }
+
+// SkipDeleteOlderThan skips the DeleteOlderThan checks.
+func SkipDeleteOlderThan() Option { return func(c *config) { c.skipDeleteOlderThan = true } }
+
+// SkipTouch skips the Touch checks.
+func SkipTouch() Option { return func(c *config) { c.skipTouch = true } }
+
+// LastWriteWins declares that Save does not merge concurrent changes
+// (Info().Merges is false): the concurrent test then only checks that every
+// save succeeds and one of them is stored.
+func LastWriteWins() Option { return func(c *config) { c.lastWriteWins = true } }
+
+// TimePrecision declares the granularity of the store's timestamps (default
+// 1ms), e.g. time.Second for MySQL DATETIME without fractions. Time
+// comparisons allow that much error, and the waits of the expiry and
+// DeleteOlderThan checks grow with it.
+func TimePrecision(d time.Duration) Option { return func(c *config) { c.precision = d } }
+
+// Concurrency sets how many goroutines the concurrent-merge check runs
+// (default 50).
+func Concurrency(n int) Option { return func(c *config) { c.concurrency = n } }
+
+// Skip skips the named subtests (e.g. "Expiry"), for a store-specific gap the
+// other options do not describe. Say why in a comment next to the call.
+func Skip(names ...string) Option { return func(c *config) { c.skip = append(c.skip, names...) } }
+
+type suite struct {
+	config
+	newStore func(t *testing.T) backends.Store
+}
+
+// Run runs the Store contract against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Option) {
+	s := &suite{config: config{precision: time.Millisecond, concurrency: 50}, newStore: newStore}
+	for _, o := range opts {
+		o(&s.config)
+	}
+	for _, tc := range []struct {
+		name string
+		skip bool
+		fn   func(*testing.T)
+	}{
+		{"Setup", false, s.testSetup},
+		{"LoadMissing", false, s.testLoadMissing},
+		{"SaveCreates", false, s.testSaveCreates},
+		{"RoundTrip", false, s.testRoundTrip},
+		{"Merge", false, s.testMerge},
+		{"Created", false, s.testCreated},
+		{"Updated", false, s.testUpdated},
+		{"Expiry", false, s.testExpiry},
+		{"Touch", s.skipTouch, s.testTouch},
+		{"Delete", false, s.testDelete},
+		{"ConcurrentMerge", false, s.testConcurrent},
+		{"Iterate", s.skipIterate, s.testIterate},
+		{"DeleteOlderThan", s.skipDeleteOlderThan, s.testDeleteOlderThan},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.skip || slices.Contains(s.skip, tc.name) {
+				t.Skip("skipped by a storetest option")
+			}
+			tc.fn(t)
+		})
+	}
+}
+
+func (s *suite) store(t *testing.T) backends.Store {
+	t.Helper()
+	st := s.newStore(t)
+	if err := st.Setup(t.Context()); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	return st
+}
+
+func newID() string { return uuid.NewString() }
+
+func set(kv ...any) backends.Changes {
+	ch := backends.Changes{Set: map[string]any{}}
+	for i := 0; i < len(kv); i += 2 {
+		ch.Set[kv[i].(string)] = kv[i+1]
+	}
+	return ch
+}
+
+func hour() backends.SaveOptions {
+	return backends.SaveOptions{Expires: time.Now().Add(time.Hour)}
+}
+
+func mustSave(t *testing.T, st backends.Store, id string, ch backends.Changes, opt backends.SaveOptions) *backends.Record {
+	t.Helper()
+	r, err := st.Save(t.Context(), id, ch, opt)
+	if err != nil {
+		t.Fatalf("Save(%v): %v", ch, err)
+	}
+	if r == nil {
+		t.Fatalf("Save(%v) returned a nil record and no error", ch)
+	}
+	return r
+}
+
+func mustLoad(t *testing.T, st backends.Store, id string) *backends.Record {
+	t.Helper()
+	r, err := st.Load(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Load of a saved session: %v", err)
+	}
+	if r.ID != id {
+		t.Fatalf("Load returned ID %q, want %q", r.ID, id)
+	}
+	return r
+}
+
+func wantData(t *testing.T, what string, want map[string]any, got *backends.Record) {
+	t.Helper()
+	if d := Diff(want, got.Data); d != "" {
+		t.Fatalf("%s: data differs: %s", what, d)
+	}
+}
+
+func wantNotFound(t *testing.T, st backends.Store, id, what string) {
+	t.Helper()
+	r, err := st.Load(t.Context(), id)
+	if !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("%s: Load = %+v, %v; want ErrNotFound", what, r, err)
+	}
+	if ok, err := st.Exists(t.Context(), id); err != nil || ok {
+		t.Fatalf("%s: Exists = %v, %v; want false", what, ok, err)
+	}
+}
+
+// within checks that got lies in [lo-tol, hi+tol].
+func within(t *testing.T, what string, got, lo, hi time.Time, tol time.Duration) {
+	t.Helper()
+	if got.Before(lo.Add(-tol)) || got.After(hi.Add(tol)) {
+		t.Fatalf("%s = %s, want between %s and %s (±%s)", what, got.Format(time.RFC3339Nano), lo.Format(time.RFC3339Nano), hi.Format(time.RFC3339Nano), tol)
+	}
+}
+
+// expTol is the tolerance on expiries: stores may derive them from a TTL
+// that a server counts down.
+func (s *suite) expTol() time.Duration { return s.precision + 250*time.Millisecond }
+
+func (s *suite) testSetup(t *testing.T) {
+	st := s.store(t)
+	if err := st.Setup(t.Context()); err != nil {
+		t.Fatalf("second Setup: %v (Setup must be idempotent)", err)
+	}
+	if st.Info().Name == "" {
+		t.Fatalf("Info().Name is empty")
+	}
+	if s.lastWriteWins == st.Info().Merges {
+		t.Fatalf("Info().Merges = %v, but the suite was told LastWriteWins = %v", st.Info().Merges, s.lastWriteWins)
+	}
+}
+
+func (s *suite) testLoadMissing(t *testing.T) {
+	st := s.store(t)
+	wantNotFound(t, st, newID(), "never-saved id")
+	if !s.skipTouch {
+		if err := st.Touch(t.Context(), newID(), time.Now().Add(time.Hour)); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Touch of a never-saved id: %v, want ErrNotFound", err)
+		}
+	}
+}
+
+func (s *suite) testSaveCreates(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	exp := time.Now().Add(time.Hour)
+	before := time.Now()
+	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp})
+	after := time.Now()
+	if r.ID != id {
+		t.Fatalf("Save returned ID %q, want %q", r.ID, id)
+	}
+	wantData(t, "Save result", map[string]any{"a": int64(1)}, r)
+	within(t, "Created", r.Created, before, after, s.precision)
+	within(t, "Updated", r.Updated, before, after, s.precision)
+	within(t, "Expires", r.Expires, exp, exp, s.precision)
+
+	got := mustLoad(t, st, id)
+	wantData(t, "Load", map[string]any{"a": int64(1)}, got)
+	within(t, "loaded Created", got.Created, r.Created, r.Created, s.precision)
+	within(t, "loaded Updated", got.Updated, r.Updated, r.Updated, s.precision)
+	within(t, "loaded Expires", got.Expires, exp, exp, s.expTol())
+	if ok, err := st.Exists(t.Context(), id); err != nil || !ok {
+		t.Fatalf("Exists of a saved session = %v, %v; want true", ok, err)
+	}
+
+	// No expiry at all.
+	id2 := newID()
+	mustSave(t, st, id2, set("b", "x"), backends.SaveOptions{})
+	if got := mustLoad(t, st, id2); !got.Expires.IsZero() {
+		t.Fatalf("saved without expiry, loaded Expires = %s, want zero", got.Expires)
+	}
+}
+
+// Canonical returns a session data map holding every canonical kind,
+// nested, including user maps whose keys look like codec tags.
+func Canonical() map[string]any {
+	tm := time.Date(2024, 3, 5, 7, 8, 9, 123456000, time.UTC)
+	return map[string]any{
+		"nil":     nil,
+		"bool":    true,
+		"int":     int64(5),
+		"bigint":  int64(math.MaxInt64),
+		"negint":  int64(math.MinInt64),
+		"float5":  5.0,
+		"float":   -0.125,
+		"string":  "héllo \"wörld\" \n\t 😀",
+		"empty":   "",
+		"bytes":   []byte{0, 1, 0xfe, 0xff},
+		"time":    tm,
+		"list":    []any{int64(1), "two", 3.5, nil, []any{}, map[string]any{"x": false}},
+		"map":     map[string]any{"inner": map[string]any{"list": []any{tm, []byte("b")}}, "empty": map[string]any{}},
+		"tagLike": map[string]any{"$t": "not a time"},
+	}
+}
+
+func (s *suite) testRoundTrip(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	data := Canonical()
+	r := mustSave(t, st, id, backends.Changes{Set: data}, hour())
+	wantData(t, "Save result", Canonical(), r)
+	got := mustLoad(t, st, id)
+	wantData(t, "Load", Canonical(), got)
+	if _, ok := got.Data["int"].(int64); !ok {
+		t.Fatalf("int64 came back as %T", got.Data["int"])
+	}
+	if _, ok := got.Data["float5"].(float64); !ok {
+		t.Fatalf("float64 5.0 came back as %T", got.Data["float5"])
+	}
+	// One key at a time, so a store with typed columns is exercised per kind.
+	for k, v := range Canonical() {
+		id := newID()
+		mustSave(t, st, id, set(k, v), hour())
+		wantData(t, "Load of key "+k, map[string]any{k: v}, mustLoad(t, st, id))
+	}
+}
+
+func (s *suite) testMerge(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	mustSave(t, st, id, set("a", int64(1)), hour())
+	r := mustSave(t, st, id, set("b", "two"), hour())
+	if !s.lastWriteWins {
+		wantData(t, "Save result after set a, set b", map[string]any{"a": int64(1), "b": "two"}, r)
+		wantData(t, "Load after set a, set b", map[string]any{"a": int64(1), "b": "two"}, mustLoad(t, st, id))
+	}
+	mustSave(t, st, id, set("a", int64(1), "b", "two", "c", 3.0), hour())
+	r = mustSave(t, st, id, backends.Changes{Delete: []string{"a", "never-there"}, Set: map[string]any{"b": "2"}}, hour())
+	wantData(t, "Save result after delete a, set b", map[string]any{"b": "2", "c": 3.0}, r)
+	wantData(t, "Load after delete a, set b", map[string]any{"b": "2", "c": 3.0}, mustLoad(t, st, id))
+	r = mustSave(t, st, id, backends.Changes{Clear: true, Set: map[string]any{"d": false}}, hour())
+	wantData(t, "Save result after clear, set d", map[string]any{"d": false}, r)
+	wantData(t, "Load after clear, set d", map[string]any{"d": false}, mustLoad(t, st, id))
+	r = mustSave(t, st, id, backends.Changes{Clear: true}, hour())
+	wantData(t, "Save result after clear", map[string]any{}, r)
+	wantData(t, "Load after clear", map[string]any{}, mustLoad(t, st, id))
+}
+
+func (s *suite) testCreated(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	created := time.Now().Add(-time.Hour).Truncate(time.Second)
+	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: created})
+	within(t, "Created from SaveOptions.Created", r.Created, created, created, s.precision)
+	r = mustSave(t, st, id, set("b", int64(2)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: time.Now()})
+	within(t, "Created after a second save", r.Created, created, created, s.precision)
+	within(t, "loaded Created", mustLoad(t, st, id).Created, created, created, s.precision)
+}
+
+func (s *suite) testUpdated(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	first := mustSave(t, st, id, set("a", int64(1)), hour())
+	time.Sleep(2*s.precision + 10*time.Millisecond)
+	before := time.Now()
+	second := mustSave(t, st, id, set("a", int64(2)), hour())
+	if !second.Updated.After(first.Updated) {
+		t.Fatalf("Updated did not advance: %s then %s", first.Updated.Format(time.RFC3339Nano), second.Updated.Format(time.RFC3339Nano))
+	}
+	within(t, "Updated", second.Updated, before, time.Now(), s.precision)
+	within(t, "loaded Updated", mustLoad(t, st, id).Updated, second.Updated, second.Updated, s.precision)
+	if !second.Created.Equal(first.Created) {
+		t.Fatalf("Created changed across saves: %s then %s", first.Created, second.Created)
+	}
+}
+
+func (s *suite) testExpiry(t *testing.T) {
+	st := s.store(t)
+	lead := 300*time.Millisecond + 2*s.precision
+	id := newID()
+	exp := time.Now().Add(lead)
+	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp})
+	mustLoad(t, st, id)
+	if ok, err := st.Exists(t.Context(), id); err != nil || !ok {
+		t.Fatalf("Exists before expiry = %v, %v; want true", ok, err)
+	}
+	time.Sleep(time.Until(exp) + s.precision + 100*time.Millisecond)
+	wantNotFound(t, st, id, "after expiry")
+	if !s.skipIterate {
+		if seen := s.collect(t, st, id); len(seen) != 0 {
+			t.Fatalf("Iterate returned an expired session")
+		}
+	}
+	if !s.skipTouch {
+		if err := st.Touch(t.Context(), id, time.Now().Add(time.Hour)); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Touch of an expired session: %v, want ErrNotFound", err)
+		}
+		wantNotFound(t, st, id, "after touching an expired session")
+	}
+
+	// A save whose expiry is already past stores nothing live.
+	id2 := newID()
+	r, err := st.Save(t.Context(), id2, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatalf("Save with a past expiry: %v", err)
+	}
+	if r == nil || !r.Expired(time.Now()) {
+		t.Fatalf("Save with a past expiry returned %+v, want the expired record", r)
+	}
+	wantNotFound(t, st, id2, "saved with a past expiry")
+}
+
+func (s *suite) testTouch(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(300*time.Millisecond + 2*s.precision)})
+	exp := time.Now().Add(time.Hour)
+	if err := st.Touch(t.Context(), id, exp); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	time.Sleep(400*time.Millisecond + 3*s.precision)
+	got := mustLoad(t, st, id)
+	within(t, "Expires after Touch", got.Expires, exp, exp, s.expTol())
+	wantData(t, "Load after Touch", map[string]any{"a": int64(1)}, got)
+
+	// Touch can also shorten.
+	short := time.Now().Add(300*time.Millisecond + 2*s.precision)
+	if err := st.Touch(t.Context(), id, short); err != nil {
+		t.Fatalf("Touch to a nearer expiry: %v", err)
+	}
+	time.Sleep(time.Until(short) + s.precision + 100*time.Millisecond)
+	wantNotFound(t, st, id, "after Touch to a nearer expiry passed")
+}
+
+func (s *suite) testDelete(t *testing.T) {
+	st := s.store(t)
+	id, other := newID(), newID()
+	mustSave(t, st, id, set("a", int64(1)), hour())
+	mustSave(t, st, other, set("a", int64(2)), hour())
+	if err := st.Delete(t.Context(), id); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	wantNotFound(t, st, id, "after Delete")
+	wantData(t, "the other session after Delete", map[string]any{"a": int64(2)}, mustLoad(t, st, other))
+	if err := st.Delete(t.Context(), id); err != nil {
+		t.Fatalf("Delete of a deleted session: %v, want nil", err)
+	}
+	if err := st.Delete(t.Context(), newID()); err != nil {
+		t.Fatalf("Delete of a never-saved id: %v, want nil", err)
+	}
+	// A deleted session starts again from nothing.
+	r := mustSave(t, st, id, set("b", int64(1)), hour())
+	wantData(t, "Save after Delete", map[string]any{"b": int64(1)}, r)
+}
+
+func (s *suite) testConcurrent(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	n := s.concurrency
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, err := st.Save(context.WithoutCancel(t.Context()), id, set(fmt.Sprintf("k%02d", i), int64(i)), hour())
+			if err != nil {
+				errs <- fmt.Errorf("goroutine %d: %w", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent Save: %v", err)
+	}
+	if t.Failed() {
+		return
+	}
+	got := mustLoad(t, st, id)
+	if s.lastWriteWins {
+		if len(got.Data) != 1 {
+			t.Fatalf("last write wins: want exactly one key, got %d", len(got.Data))
+		}
+		return
+	}
+	want := make(map[string]any, n)
+	for i := range n {
+		want[fmt.Sprintf("k%02d", i)] = int64(i)
+	}
+	wantData(t, fmt.Sprintf("after %d concurrent saves of distinct keys", n), want, got)
+}
+
+// collect returns the records Iterate yields for the given ids.
+func (s *suite) collect(t *testing.T, st backends.Store, ids ...string) map[string]backends.Record {
+	t.Helper()
+	seen := map[string]backends.Record{}
+	err := st.Iterate(t.Context(), func(r backends.Record) error {
+		if slices.Contains(ids, r.ID) {
+			if _, dup := seen[r.ID]; dup {
+				return fmt.Errorf("session %s yielded twice", r.ID)
+			}
+			seen[r.ID] = r
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Iterate: %v", err)
+	}
+	return seen
+}
+
+func (s *suite) testIterate(t *testing.T) {
+	st := s.store(t)
+	ids := []string{newID(), newID(), newID()}
+	for i, id := range ids {
+		mustSave(t, st, id, set("i", int64(i)), hour())
+	}
+	seen := s.collect(t, st, ids...)
+	if len(seen) != len(ids) {
+		t.Fatalf("Iterate yielded %d of the %d saved sessions", len(seen), len(ids))
+	}
+	for i, id := range ids {
+		r := seen[id]
+		wantData(t, "Iterate record", map[string]any{"i": int64(i)}, &r)
+		if r.Created.IsZero() || r.Updated.IsZero() || r.Expires.IsZero() {
+			t.Fatalf("Iterate record has zero times: %+v", r)
+		}
+	}
+
+	errStop := errors.New("stop")
+	calls := 0
+	err := st.Iterate(t.Context(), func(backends.Record) error {
+		calls++
+		return errStop
+	})
+	if !errors.Is(err, errStop) || calls != 1 {
+		t.Fatalf("Iterate with fn returning an error: err = %v after %d calls; want that error after 1 call", err, calls)
+	}
+}
+
+func (s *suite) testDeleteOlderThan(t *testing.T) {
+	st := s.store(t)
+	age := 200*time.Millisecond + 2*s.precision
+	old, kept := newID(), newID()
+	mustSave(t, st, old, set("a", int64(1)), backends.SaveOptions{})
+	mustSave(t, st, kept, set("a", int64(1)), hour())
+	time.Sleep(age + s.precision + 50*time.Millisecond)
+	fresh := newID()
+	mustSave(t, st, fresh, set("a", int64(1)), backends.SaveOptions{})
+	if !s.skipTouch {
+		// A session kept alive by Touch (reads, no writes) is not old.
+		if err := st.Touch(t.Context(), kept, time.Now().Add(2*time.Hour)); err != nil {
+			t.Fatalf("Touch: %v", err)
+		}
+	} else {
+		mustSave(t, st, kept, set("b", int64(2)), hour())
+	}
+	n, err := st.DeleteOlderThan(t.Context(), age)
+	if err != nil {
+		t.Fatalf("DeleteOlderThan: %v", err)
+	}
+	if n < 1 {
+		t.Fatalf("DeleteOlderThan returned %d, want at least 1 (the old session)", n)
+	}
+	wantNotFound(t, st, old, "old session after DeleteOlderThan")
+	mustLoad(t, st, fresh)
+	mustLoad(t, st, kept)
+}
