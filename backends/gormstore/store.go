@@ -1,0 +1,726 @@
+// Package gormstore keeps sessions as rows of a database table through
+// gorm.io/gorm (SQLite without cgo, PostgreSQL, MySQL/MariaDB), so they can
+// be queried like any other entity: all sessions of a user, "log out
+// everywhere".
+//
+// A session model embeds Row. Fields tagged `session:"key"` hold that key in
+// a typed column (indexed, foreign keys allowed); every other key is stored
+// as JSON in the data column. Save merges a request's changes onto the
+// stored row with a compare-and-set on the version column, so concurrent
+// requests that write different keys all survive.
+package gormstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/sessionfx/session/backends"
+)
+
+const (
+	defaultMaxRetries = 50
+	defaultPageSize   = 500
+	defaultBatchSize  = 1000
+	liveCond          = "(expires_at IS NULL OR expires_at > ?)"
+)
+
+// Store is a backends.Store on a GORM table.
+type Store struct {
+	db         *gorm.DB
+	table      string
+	model      *model
+	log        *zap.Logger
+	maxRetries int
+	pageSize   int
+	batchSize  int
+	owned      bool // Close closes db
+	memory     bool // sqlite in memory: one process only
+	selectCols []string
+}
+
+var _ backends.Store = (*Store)(nil)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	model      ModelType
+	table      string
+	log        *zap.Logger
+	maxRetries int
+	pageSize   int
+	batchSize  int
+	owned      bool
+}
+
+// WithModel sets the session model: a pointer to a zero value
+// (&AppSession{}), a value, or a ModelType from Model[T](). Default: Session.
+func WithModel(model any) Option {
+	return func(o *options) { o.model = ModelOf(model) }
+}
+
+// WithTable sets the table name (default "sessions").
+func WithTable(name string) Option { return func(o *options) { o.table = name } }
+
+// WithLogger sets the logger for corrupt rows and conflicts (default: none).
+func WithLogger(log *zap.Logger) Option { return func(o *options) { o.log = log } }
+
+// WithMaxRetries sets how many times Save re-reads and re-applies after
+// losing a compare-and-set race before it returns backends.ErrConflict
+// (default 50).
+func WithMaxRetries(n int) Option { return func(o *options) { o.maxRetries = n } }
+
+// WithPageSize sets how many rows Iterate reads per query (default 500).
+func WithPageSize(n int) Option { return func(o *options) { o.pageSize = n } }
+
+// WithBatchSize sets how many rows DeleteOlderThan deletes per statement
+// (default 1000).
+func WithBatchSize(n int) Option { return func(o *options) { o.batchSize = n } }
+
+// New returns a store on db. The caller keeps ownership of db: Close does
+// not close it. Call Setup to create the table.
+func New(db *gorm.DB, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("gormstore: New: db is nil; want an open *gorm.DB")
+	}
+	o := options{table: "sessions", maxRetries: defaultMaxRetries, pageSize: defaultPageSize, batchSize: defaultBatchSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := validTable(o.table); err != nil {
+		return nil, err
+	}
+	if o.log == nil {
+		o.log = zap.NewNop()
+	}
+	if o.maxRetries < 0 {
+		o.maxRetries = 0
+	}
+	if o.pageSize <= 0 {
+		o.pageSize = defaultPageSize
+	}
+	if o.batchSize <= 0 {
+		o.batchSize = defaultBatchSize
+	}
+	m, err := parseModel(db, o.model, o.table)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		// Each save is one statement; no implicit transactions.
+		db:         db.Session(&gorm.Session{SkipDefaultTransaction: true, NewDB: true}),
+		table:      o.table,
+		model:      m,
+		log:        o.log.Named("gormstore"),
+		maxRetries: o.maxRetries,
+		pageSize:   o.pageSize,
+		batchSize:  o.batchSize,
+		owned:      o.owned,
+		memory:     isMemorySQLite(db),
+	}
+	s.selectCols = append(s.selectCols, mixinColumns...)
+	for _, c := range m.columns {
+		s.selectCols = append(s.selectCols, c.name)
+	}
+	return s, nil
+}
+
+// NewFromConfig opens the database cfg names (see Open) and returns a store
+// that owns it: Close closes the database. Call Setup to create the table.
+func NewFromConfig(cfg Config, log *zap.Logger, opts ...Option) (*Store, error) {
+	db, err := Open(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	all := append([]Option{WithTable(cfg.Table), WithLogger(log), WithBatchSize(cfg.BatchSize)}, opts...)
+	all = append(all, func(o *options) { o.owned = true })
+	s, err := New(db, all...)
+	if err != nil {
+		if sqlDB, derr := db.DB(); derr == nil {
+			_ = sqlDB.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func isMemorySQLite(db *gorm.DB) bool {
+	d, ok := db.Dialector.(*sqlite.Dialector)
+	if !ok {
+		return false
+	}
+	return d.DSN == "" || strings.Contains(d.DSN, ":memory:") || strings.Contains(d.DSN, "mode=memory")
+}
+
+// DB returns the store's *gorm.DB (not scoped to the table; see Query).
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Table returns the session table's name.
+func (s *Store) Table() string { return s.table }
+
+// Query returns a query on the session table with ctx, for the app's own
+// queries (joins, counts). Expired rows are not filtered out.
+func (s *Store) Query(ctx context.Context) *gorm.DB {
+	return s.db.WithContext(ctx).Table(s.table)
+}
+
+// Info declares the store: cross-process unless SQLite in memory, merging.
+func (s *Store) Info() backends.Info {
+	return backends.Info{Name: "gorm", CrossProcess: !s.memory, Merges: true}
+}
+
+// Setup creates the session table (with the model's foreign keys) or, when
+// it exists, migrates it (AutoMigrate of the model on the configured table:
+// new columns and indexes). Tables the model refers to (users) are the
+// app's to migrate first.
+func (s *Store) Setup(ctx context.Context) error {
+	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+	value := reflect.New(s.model.typ).Interface()
+	var err error
+	if !tx.Migrator().HasTable(s.table) {
+		// CreateTable, unlike AutoMigrate, does not pull in the models
+		// this one refers to, which GORM would parse under the session
+		// table's name.
+		err = tx.Table(s.table).Migrator().CreateTable(value)
+	} else {
+		tx.Config.IgnoreRelationshipsWhenMigrating = true
+		err = tx.Table(s.table).AutoMigrate(value)
+	}
+	if err != nil {
+		return fmt.Errorf("gormstore: migrating table %q for model %s: %w", s.table, s.model.typ, err)
+	}
+	return nil
+}
+
+// Close closes the database if the store opened it (NewFromConfig).
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("gormstore: close: %w", err)
+	}
+	return sqlDB.Close()
+}
+
+// stored is a row as read, with what Save needs beyond the record.
+type stored struct {
+	rec     backends.Record
+	json    map[string]any // keys of the data column only
+	cols    map[string]any // column key -> canonical value (nil for NULL)
+	version int64
+	rowID   int64
+}
+
+// now is the store's clock, truncated to milliseconds: MySQL DATETIME(3)
+// keeps no more, and returned records must equal loaded ones.
+func now() time.Time { return truncTime(time.Now()) }
+
+func truncTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
+	var (
+		st      stored
+		data    sql.NullString
+		expires sql.NullTime
+	)
+	dests := []any{&st.rowID, &st.rec.ID, &data, &st.version, &st.rec.Created, &st.rec.Updated, &expires}
+	colDests := make([]any, len(s.model.columns))
+	for i := range s.model.columns {
+		colDests[i] = s.model.columns[i].scanDest()
+	}
+	dests = append(dests, colDests...)
+	if err := rows.Scan(dests...); err != nil {
+		return &st, fmt.Errorf("%w: table %q: %v", backends.ErrCorrupt, s.table, err)
+	}
+	st.rec.Created = st.rec.Created.UTC()
+	st.rec.Updated = st.rec.Updated.UTC()
+	if expires.Valid {
+		st.rec.Expires = expires.Time.UTC()
+	}
+	st.json = map[string]any{}
+	if data.Valid && data.String != "" {
+		m, err := backends.DecodeData([]byte(data.String))
+		if err != nil {
+			return &st, fmt.Errorf("%w: table %q, data column: %w", backends.ErrCorrupt, s.table, err)
+		}
+		if m != nil {
+			st.json = m
+		}
+	}
+	st.cols = make(map[string]any, len(s.model.columns))
+	for i := range s.model.columns {
+		c := &s.model.columns[i]
+		v, err := c.fromScan(colDests[i])
+		if err != nil {
+			return &st, fmt.Errorf("%w: table %q: %v", backends.ErrCorrupt, s.table, err)
+		}
+		st.cols[c.key] = v
+	}
+	st.rec.Data = mergeData(st.json, st.cols)
+	return &st, nil
+}
+
+// mergeData returns the record's keys: JSON keys, then column keys (which
+// win).
+func mergeData(json, cols map[string]any) map[string]any {
+	out := make(map[string]any, len(json)+len(cols))
+	for k, v := range json {
+		out[k] = v
+	}
+	for k, v := range cols {
+		out[k] = v
+	}
+	return out
+}
+
+// read returns the row stored under id, expired or not (ErrNotFound when
+// there is none).
+func (s *Store) read(ctx context.Context, id string, liveOnly bool) (*stored, error) {
+	q := s.Query(ctx).Select(s.selectCols).Where("session_id = ?", id)
+	if liveOnly {
+		q = q.Where(liveCond, now())
+	}
+	rows, err := q.Limit(1).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", shortID(id), s.table, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", shortID(id), s.table, err)
+		}
+		return nil, backends.ErrNotFound
+	}
+	st, err := s.scanRows(rows)
+	if err != nil {
+		s.log.Warn("corrupt session row", zap.String("session", shortID(id)), zap.Error(err))
+		return nil, err
+	}
+	return st, nil
+}
+
+// Load returns the live session stored under id.
+func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
+	st, err := s.read(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	if st.rec.Expired(time.Now()) {
+		return nil, backends.ErrNotFound
+	}
+	return &st.rec, nil
+}
+
+// Exists reports whether a live session is stored under id.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	var ids []int64
+	err := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, now()).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", shortID(id), s.table, err)
+	}
+	return len(ids) > 0, nil
+}
+
+// Delete removes the session stored under id.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.Query(ctx).Where("session_id = ?", id).Delete(nil).Error; err != nil {
+		return fmt.Errorf("gormstore: deleting session %s from table %q: %w", shortID(id), s.table, err)
+	}
+	return nil
+}
+
+// Touch moves a live session's expiry (and updated_at) without rewriting
+// its data or version.
+func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
+	t := now()
+	res := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, t).
+		Updates(map[string]any{"expires_at": nullTime(truncTime(expires)), "updated_at": t})
+	if res.Error != nil {
+		return fmt.Errorf("gormstore: touching session %s in table %q: %w", shortID(id), s.table, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		// MySQL counts changed rows, not matched ones: check.
+		ok, err := s.Exists(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return backends.ErrNotFound
+		}
+	}
+	return nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// plan is a Save's changes split into JSON keys and typed columns, with
+// column values already converted to their Go types.
+type plan struct {
+	ch       backends.Changes
+	colSet   map[string]any // column key -> Go value for the column (nil: NULL)
+	colCanon map[string]any // column key -> canonical value after the save
+	jsonSet  map[string]any
+	jsonDel  []string
+}
+
+func (s *Store) plan(ch backends.Changes) (*plan, error) {
+	p := &plan{ch: ch, colSet: map[string]any{}, colCanon: map[string]any{}, jsonSet: map[string]any{}}
+	for _, k := range ch.Delete {
+		if _, ok := s.model.byKey[k]; ok {
+			p.colSet[k], p.colCanon[k] = nil, nil
+		} else {
+			p.jsonDel = append(p.jsonDel, k)
+		}
+	}
+	for k, v := range ch.Set {
+		c, ok := s.model.byKey[k]
+		if !ok {
+			p.jsonSet[k] = v
+			continue
+		}
+		dv, err := c.toDB(v)
+		if err != nil {
+			return nil, err
+		}
+		cv, err := canonical(dv)
+		if err != nil {
+			return nil, fmt.Errorf("%w: session key %q: %v", ErrColumnValue, k, err)
+		}
+		p.colSet[k], p.colCanon[k] = dv, cv
+	}
+	if ch.Clear {
+		for _, c := range s.model.columns {
+			if _, ok := p.colSet[c.key]; !ok {
+				p.colSet[c.key], p.colCanon[c.key] = nil, nil
+			}
+		}
+	}
+	return p, nil
+}
+
+// applyJSON applies the plan's JSON changes onto base (which it may modify).
+func (p *plan) applyJSON(base map[string]any, fresh bool) map[string]any {
+	if base == nil || fresh || p.ch.Clear {
+		base = map[string]any{}
+	}
+	for _, k := range p.jsonDel {
+		delete(base, k)
+	}
+	for k, v := range p.jsonSet {
+		base[k] = v
+	}
+	return base
+}
+
+// Save applies ch onto the stored session with a compare-and-set on its
+// version, creating it when absent. Losing the race re-reads and re-applies,
+// up to the configured retries (then backends.ErrConflict).
+func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
+	if id == "" {
+		return nil, errors.New("gormstore: Save: empty session id")
+	}
+	if len(id) > 64 {
+		return nil, fmt.Errorf("gormstore: Save: session id of %d bytes; want at most 64 (column session_id)", len(id))
+	}
+	p, err := s.plan(ch)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.read(ctx, id, false)
+		switch {
+		case errors.Is(err, backends.ErrNotFound):
+			rec, err := s.insert(ctx, id, p, opt)
+			if err == nil {
+				return rec, nil
+			}
+			if !s.isDuplicate(err) {
+				return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			rec, ok, err := s.update(ctx, cur, p, opt)
+			if err != nil {
+				return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", shortID(id), s.table, err)
+			}
+			if ok {
+				return rec, nil
+			}
+		}
+		if attempt >= s.maxRetries {
+			s.log.Warn("session save conflict", zap.String("session", shortID(id)), zap.Int("attempts", attempt+1))
+			return nil, fmt.Errorf("%w: session %s in table %q after %d attempts", backends.ErrConflict, shortID(id), s.table, attempt+1)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// backoff sleeps a small jittered, growing time (at most ~20 ms).
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := time.Millisecond << min(attempt, 4) // 1, 2, 4, 8, 16 ms
+	d := time.Duration(rand.Int64N(int64(ceiling))) + 100*time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.SaveOptions) (*backends.Record, error) {
+	t := now()
+	created := truncTime(opt.Created)
+	if created.IsZero() {
+		created = t
+	}
+	jsonData := p.applyJSON(nil, true)
+	enc, err := backends.EncodeData(jsonData)
+	if err != nil {
+		return nil, err
+	}
+	row := map[string]any{
+		"session_id": id,
+		"data":       string(enc),
+		"version":    int64(1),
+		"created_at": created,
+		"updated_at": t,
+		"expires_at": nullTime(truncTime(opt.Expires)),
+	}
+	cols := make(map[string]any, len(s.model.columns))
+	for _, c := range s.model.columns {
+		v, set := p.colSet[c.key]
+		if set && v != nil {
+			row[c.name] = v
+		}
+		cols[c.key] = p.colCanon[c.key] // nil unless set
+	}
+	if err := s.Query(ctx).Create(row).Error; err != nil {
+		return nil, err
+	}
+	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires)}, nil
+}
+
+// update writes the plan onto cur if its version is still current; ok is
+// false when another writer won.
+func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.SaveOptions) (*backends.Record, bool, error) {
+	t := now()
+	// An expired row counts as absent: the save starts a new session on it.
+	fresh := cur.rec.Expired(t)
+	jsonData := p.applyJSON(cur.json, fresh)
+	enc, err := backends.EncodeData(jsonData)
+	if err != nil {
+		return nil, false, err
+	}
+	created := cur.rec.Created
+	set := map[string]any{
+		"data":       string(enc),
+		"version":    gorm.Expr("version + 1"),
+		"updated_at": t,
+		"expires_at": nullTime(truncTime(opt.Expires)),
+	}
+	if fresh {
+		created = truncTime(opt.Created)
+		if created.IsZero() {
+			created = t
+		}
+		set["created_at"] = created
+	}
+	cols := make(map[string]any, len(s.model.columns))
+	for _, c := range s.model.columns {
+		v, changed := p.colSet[c.key]
+		switch {
+		case changed:
+			set[c.name] = v
+			cols[c.key] = p.colCanon[c.key]
+		case fresh:
+			set[c.name] = nil
+			cols[c.key] = nil
+		default:
+			cols[c.key] = cur.cols[c.key]
+		}
+	}
+	res := s.Query(ctx).Where("session_id = ? AND version = ?", cur.rec.ID, cur.version).Updates(set)
+	if res.Error != nil {
+		return nil, false, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, false, nil
+	}
+	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires)}, true, nil
+}
+
+func (s *Store) isDuplicate(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	// An app-provided DB may not have TranslateError on.
+	if tr, ok := s.db.Dialector.(gorm.ErrorTranslator); ok {
+		return errors.Is(tr.Translate(err), gorm.ErrDuplicatedKey)
+	}
+	return false
+}
+
+// Iterate calls fn for every live session in primary-key order, reading
+// one page of rows at a time (no connection is held while fn runs). Corrupt
+// rows are logged and skipped.
+func (s *Store) Iterate(ctx context.Context, fn func(backends.Record) error) error {
+	var last int64
+	for {
+		page, err := s.page(ctx, last, s.pageSize, nil, nil)
+		if err != nil {
+			return err
+		}
+		for i := range page.recs {
+			if err := fn(page.recs[i]); err != nil {
+				return err
+			}
+		}
+		if page.n < s.pageSize {
+			return nil
+		}
+		last = page.last
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+type page struct {
+	recs []backends.Record
+	n    int   // rows read, corrupt ones included
+	last int64 // last primary key read
+}
+
+// page reads up to limit live rows with id > after (limit <= 0: all),
+// optionally restricted by a caller's condition.
+func (s *Store) page(ctx context.Context, after int64, limit int, query any, args []any) (*page, error) {
+	q := s.Query(ctx).Select(s.selectCols).Where(liveCond, now()).Where("id > ?", after)
+	if query != nil {
+		q = q.Where(query, args...)
+	}
+	q = q.Order("id")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("gormstore: reading table %q: %w", s.table, err)
+	}
+	defer rows.Close()
+	pg := &page{}
+	for rows.Next() {
+		st, err := s.scanRows(rows)
+		pg.n++
+		pg.last = st.rowID
+		if err != nil {
+			s.log.Warn("skipping corrupt session row", zap.Int64("row", st.rowID), zap.Error(err))
+			continue
+		}
+		pg.recs = append(pg.recs, st.rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("gormstore: reading table %q: %w", s.table, err)
+	}
+	return pg, nil
+}
+
+// DeleteOlderThan deletes, in batches, the sessions not saved or touched
+// for age and the expired ones, and returns how many it deleted.
+func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
+	t := now()
+	cutoff := t.Add(-age)
+	var total int64
+	for {
+		var ids []int64
+		err := s.Query(ctx).Where("updated_at < ? OR (expires_at IS NOT NULL AND expires_at <= ?)", cutoff, t).
+			Order("id").Limit(s.batchSize).Pluck("id", &ids).Error
+		if err != nil {
+			return total, fmt.Errorf("gormstore: finding old sessions in table %q: %w", s.table, err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		res := s.Query(ctx).Where("id IN ?", ids).Delete(nil)
+		if res.Error != nil {
+			return total, fmt.Errorf("gormstore: deleting old sessions from table %q: %w", s.table, res.Error)
+		}
+		total += res.RowsAffected
+		if len(ids) < s.batchSize {
+			return total, nil
+		}
+	}
+}
+
+// FindWhere returns the live sessions matching a GORM condition on the
+// session table, e.g. FindWhere(ctx, "user_id = ?", 14). Corrupt rows are
+// logged and skipped.
+func (s *Store) FindWhere(ctx context.Context, query any, args ...any) ([]backends.Record, error) {
+	if isEmptyCond(query) {
+		return nil, errors.New("gormstore: FindWhere: empty condition; use Iterate to read all sessions")
+	}
+	pg, err := s.page(ctx, 0, 0, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return pg.recs, nil
+}
+
+// DeleteWhere deletes the sessions matching a GORM condition and returns
+// how many it deleted, e.g. DeleteWhere(ctx, "user_id = ?", 14) logs user 14
+// out everywhere.
+func (s *Store) DeleteWhere(ctx context.Context, query any, args ...any) (int64, error) {
+	if isEmptyCond(query) {
+		return 0, errors.New("gormstore: DeleteWhere: empty condition; refusing to delete every session")
+	}
+	res := s.Query(ctx).Where(query, args...).Delete(nil)
+	if res.Error != nil {
+		return 0, fmt.Errorf("gormstore: deleting sessions from table %q: %w", s.table, res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+func isEmptyCond(query any) bool {
+	if query == nil {
+		return true
+	}
+	if str, ok := query.(string); ok && strings.TrimSpace(str) == "" {
+		return true
+	}
+	return false
+}
+
+// shortID is a short hash of a session id, for logs and errors.
+func shortID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:4])
+}
