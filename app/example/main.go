@@ -1,0 +1,152 @@
+// Command example is a small fx HTTP app that uses sessionfx.
+//
+//	go run ./app/example                       # memory backend, config.ini
+//	go run ./app/example -config app/example/config.gorm.ini   # SQLite file
+//
+// Routes: GET /healthz, GET /, GET|POST /visits, GET|PUT|DELETE /kv/{key},
+// POST /login (form user), POST /logout, GET /sessions?user=NAME.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	session "github.com/sessionfx/session"
+)
+
+//go:embed config.ini
+var embeddedConfig []byte
+
+func main() {
+	configPath := flag.String("config", "", "config file (INI or YAML); default: the example's own config.ini")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+
+	path, err := resolveConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(2)
+	}
+	app := fx.New(Options(path, *addr))
+	if err := app.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "example: start-up failed:", err)
+		os.Exit(1)
+	}
+	app.Run() // starts, waits for SIGINT/SIGTERM, stops gracefully
+}
+
+// resolveConfig finds the example's own config.ini when no -config is
+// given: next to this source file (go run), else in the working directory,
+// else the embedded copy written to a temporary folder.
+func resolveConfig(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		p := filepath.Join(filepath.Dir(file), "config.ini")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if _, err := os.Stat("config.ini"); err == nil {
+		return "config.ini", nil
+	}
+	dir, err := os.MkdirTemp("", "sessionfx-example-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "config.ini")
+	return p, os.WriteFile(p, embeddedConfig, 0o600)
+}
+
+// Options is the whole app as fx options (tests start it on 127.0.0.1:0).
+func Options(configPath, addr string) fx.Option {
+	return fx.Options(
+		fx.Provide(newLogger),
+		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
+			fl := &fxevent.ZapLogger{Logger: l.Named("fx")}
+			fl.UseLogLevel(zapcore.DebugLevel) // fx's own events only with EXAMPLE_LOG=debug
+			return fl
+		}),
+		session.Module,
+		session.WithConfigFile(configPath),
+		session.WithModel[AppSession](),
+		session.WithErrorHandlerOption(errorHandler),
+		fx.Supply(listenAddr(addr)),
+		fx.Provide(newServer),
+		fx.Invoke(func(*Server) {}),
+	)
+}
+
+func newLogger() (*zap.Logger, error) {
+	if os.Getenv("EXAMPLE_LOG") == "debug" {
+		return zap.NewDevelopment()
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Encoding = "console"
+	cfg.EncoderConfig = zap.NewDevelopmentEncoderConfig()
+	cfg.DisableStacktrace = true
+	return cfg.Build()
+}
+
+type listenAddr string
+
+// Server is the example's HTTP server.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	Addr string // where it listens, once started
+}
+
+func newServer(lc fx.Lifecycle, addr listenAddr, mw session.HTTPMiddleware, m *session.Manager, log *zap.Logger) *Server {
+	s := &Server{srv: &http.Server{
+		Handler:           mw(routes(m, log)),
+		ReadHeaderTimeout: 10 * time.Second,
+	}}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", string(addr))
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			s.ln, s.Addr = ln, ln.Addr().String()
+			log.Info("sessionfx example listening", zap.String("url", "http://"+s.Addr+"/"),
+				zap.String("backend", m.Config().Backend))
+			fmt.Printf("sessionfx example listening on http://%s/\n", s.Addr)
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("serve", zap.Error(err))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			// Stop accepting, let in-flight requests finish (and save).
+			log.Info("sessionfx example shutting down")
+			return s.srv.Shutdown(ctx)
+		},
+	})
+	return s
+}
+
+func errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, session.ErrStore) {
+		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	http.Error(w, "session error: "+err.Error(), http.StatusInternalServerError)
+}

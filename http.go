@@ -1,0 +1,216 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionfx/session/ctxmember"
+)
+
+// Middleware opens a scope per request (unless an outer ctxmember
+// middleware already did), puts the session cookie's value into the id
+// member without touching the store, and — if the handler used the session
+// — saves it and sets the cookie just before the response headers go out.
+// A save that fails then is answered by the error handler instead of the
+// handler's response.
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	inner := m.sessionHandler(next)
+	scoped := m.registry.Middleware(func(r *http.Request, err error) {
+		m.log.Error("session: ending request scope", zap.String("path", r.URL.Path), zap.Error(err))
+	})(inner)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ctxmember.FromContext(r.Context()) != nil {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		scoped.ServeHTTP(w, r)
+	})
+}
+
+func (m *Manager) sessionHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := withManager(r.Context(), m)
+		r = r.WithContext(ctx)
+		sc := ctxmember.FromContext(ctx)
+		clientHad := false
+		if c := m.readCookie(r); c != "" {
+			clientHad = true
+			if err := sc.Set(m.idMember, c); err != nil {
+				m.log.Warn("session: cannot set id member from cookie", zap.Error(err))
+			}
+		}
+		rw := &responseWriter{ResponseWriter: w, m: m, r: r, sc: sc, clientHad: clientHad}
+		next.ServeHTTP(rw, r)
+		rw.beforeHeaders()
+	})
+}
+
+// readCookie returns the session cookie's value, or "" when absent,
+// oversized or malformed (never an error: a bad cookie is ignored).
+func (m *Manager) readCookie(r *http.Request) string {
+	name := m.cfg.Cookie.Name
+	for _, line := range r.Header.Values("Cookie") {
+		// Cheap reject of oversized headers before net/http parses them.
+		if !strings.Contains(line, name) {
+			continue
+		}
+		for _, c := range r.Cookies() {
+			if c.Name != name {
+				continue
+			}
+			if len(c.Value) == 0 || len(c.Value) > m.cfg.MaxCookieSize {
+				return ""
+			}
+			return c.Value
+		}
+		return ""
+	}
+	return ""
+}
+
+// responseWriter runs the session commit once, just before the headers go
+// out (WriteHeader, Write, Flush, Hijack, or the handler returning).
+type responseWriter struct {
+	http.ResponseWriter
+	m         *Manager
+	r         *http.Request
+	sc        *ctxmember.Scope
+	clientHad bool
+
+	once    sync.Once
+	failed  bool // the save failed and the error handler answered
+	written bool
+}
+
+func (w *responseWriter) beforeHeaders() {
+	w.once.Do(func() {
+		v, ok := w.sc.Peek(w.m.cfg.Member)
+		if !ok {
+			return // untouched: no store call, no cookie, no Vary
+		}
+		s := v.(*Session)
+		h := w.ResponseWriter.Header()
+		h.Add("Vary", "Cookie")
+		ctx := context.WithoutCancel(w.r.Context())
+		if err := w.m.commit(ctx, s); err != nil {
+			w.m.log.Error("session: save before response failed", zap.String("path", w.r.URL.Path), zap.Error(err))
+			w.failed = true
+			s.Revert()
+			w.m.onError(w.ResponseWriter, w.r, err)
+			return
+		}
+		w.m.writeCookie(h, s, w.clientHad)
+	})
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	w.beforeHeaders()
+	if w.failed || w.written {
+		return
+	}
+	w.written = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	w.beforeHeaders()
+	if w.failed {
+		return len(b), nil // the error handler's response stands
+	}
+	w.written = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (w *responseWriter) Flush() {
+	w.beforeHeaders()
+	if w.failed {
+		return
+	}
+	w.written = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker (the session is committed first).
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.beforeHeaders()
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writeCookie sets, renews or expires the session cookie as needed.
+func (m *Manager) writeCookie(h http.Header, s *Session, clientHad bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cookieSent = true
+	value := s.id
+	if m.client != nil {
+		value = s.token
+	}
+	switch {
+	case value != "" && value != s.cookieID:
+		s.cookieID = value
+		m.setCookie(h, value, m.maxAge(s))
+	case value == "" && clientHad && (s.destroyed || s.stale):
+		// Destroyed, or the client's id was unknown, expired or malformed:
+		// clear it once so it stops costing a lookup on every request.
+		s.cookieID = ""
+		m.setCookie(h, "", -1)
+	}
+}
+
+func (m *Manager) maxAge(s *Session) int {
+	if !m.cfg.Cookie.Persist || s.rec == nil {
+		if m.cfg.Cookie.Persist && m.cfg.Lifetime > 0 {
+			return int(m.cfg.Lifetime / time.Second)
+		}
+		return 0
+	}
+	if m.cfg.Lifetime > 0 {
+		left := time.Until(s.rec.Created.Add(m.cfg.Lifetime))
+		if left < time.Second {
+			left = time.Second
+		}
+		return int(left / time.Second)
+	}
+	return 0
+}
+
+func (m *Manager) setCookie(h http.Header, value string, maxAge int) {
+	c := &http.Cookie{
+		Name:     m.cfg.Cookie.Name,
+		Value:    value,
+		Path:     m.cfg.Cookie.Path,
+		Domain:   m.cfg.Cookie.Domain,
+		Secure:   m.cfg.Cookie.Secure,
+		HttpOnly: m.cfg.Cookie.HTTPOnly,
+		SameSite: sameSite(m.cfg.Cookie.SameSite),
+		MaxAge:   maxAge,
+	}
+	if maxAge < 0 {
+		c.Expires = time.Unix(1, 0)
+	}
+	h.Add("Set-Cookie", c.String())
+	// A response that sets a session cookie must never be cached.
+	h.Set("Cache-Control", "no-store")
+}
+
+func sameSite(s string) http.SameSite {
+	switch strings.ToLower(s) {
+	case "strict":
+		return http.SameSiteStrictMode
+	case "none":
+		return http.SameSiteNoneMode
+	default:
+		return http.SameSiteLaxMode
+	}
+}

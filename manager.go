@@ -1,0 +1,499 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/ctxmember"
+)
+
+// ErrorHandler answers a request whose session could not be saved before
+// the response headers went out.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+// DefaultErrorHandler answers 503 for store failures and 500 otherwise.
+func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, ErrStore) {
+		code = http.StatusServiceUnavailable
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// Manager loads, saves, renews and destroys sessions on one store, and
+// provides the HTTP middleware and the scope member. It is usable without fx:
+// NewManager, then Middleware or Run.
+type Manager struct {
+	cfg      SessionConfig
+	store    backends.Store
+	client   backends.ClientSide // non-nil for stores that keep the session in the cookie
+	log      *zap.Logger
+	onError  ErrorHandler
+	now      func() time.Time
+	registry *ctxmember.Registry
+	idMember string
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithLogger sets the logger (default: no logging).
+func WithLogger(l *zap.Logger) Option { return func(m *Manager) { m.log = l } }
+
+// WithErrorHandler sets the handler for saves that fail before the headers
+// are written (default: DefaultErrorHandler).
+func WithErrorHandler(h ErrorHandler) Option { return func(m *Manager) { m.onError = h } }
+
+// WithClock sets the clock (tests).
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// NewManager builds a manager on store. It registers the session member
+// (named cfg.Member, reading cfg.Member+"_id") in a new ctxmember registry,
+// available through Registry for other members.
+func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("session: NewManager: store is nil")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, store: store, log: zap.NewNop(), onError: DefaultErrorHandler, now: time.Now, idMember: cfg.Member + "_id"}
+	for _, o := range opts {
+		o(m)
+	}
+	if cs, ok := store.(backends.ClientSide); ok {
+		m.client = cs
+	}
+	reg, err := ctxmember.NewRegistry(m.Member())
+	if err != nil {
+		return nil, err
+	}
+	m.registry = reg
+	return m, nil
+}
+
+// Config returns the manager's configuration.
+func (m *Manager) Config() SessionConfig { return m.cfg }
+
+// Store returns the session store (for admin tasks: iterate, query).
+func (m *Manager) Store() backends.Store { return m.store }
+
+// Registry returns the ctxmember registry holding the session member; other
+// members may be registered in it.
+func (m *Manager) Registry() *ctxmember.Registry { return m.registry }
+
+// Member returns the scope member definition of the session.
+func (m *Manager) Member() ctxmember.Member {
+	return ctxmember.Member{
+		Name:  m.cfg.Member,
+		Locks: []string{m.idMember},
+		Build: func(ctx context.Context, sc *ctxmember.Scope) (any, error) {
+			id, _ := sc.Value(m.idMember)
+			str, _ := id.(string)
+			return m.Load(ctx, str)
+		},
+		Close: func(ctx context.Context, v any, outcome error) error {
+			s := v.(*Session)
+			if outcome != nil {
+				s.Revert()
+				return nil
+			}
+			return m.finish(context.WithoutCancel(ctx), s)
+		},
+	}
+}
+
+// storageID maps a client id to the key the store sees.
+func (m *Manager) storageID(id string) string {
+	if !m.cfg.HashIDs || m.client != nil {
+		return id
+	}
+	return HashID(id)
+}
+
+// HashID returns the SHA-256 hex of a session id: what a store with
+// hash_ids keeps instead of the id.
+func HashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// shortHash is what logs show instead of a session id.
+func shortHash(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:4])
+}
+
+func newID() string {
+	return uuid.New().String() // crypto/rand UUIDv4
+}
+
+// ValidID reports whether id has the form of a session id (a canonical
+// lowercase-or-uppercase UUIDv4). Other ids never reach the store.
+func ValidID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(id)
+	return err == nil && u.Version() == 4 && u.Variant() == uuid.RFC4122
+}
+
+// New returns a new, empty, id-less session.
+func (m *Manager) New() *Session { return newSession(m) }
+
+// Load returns the session for id (the value of the cookie, or "" for
+// none). A malformed, unknown or expired id yields a fresh, id-less session
+// (never adopting the client's id); a store failure is returned as an error
+// wrapping ErrStore, never as an empty session that a later save would
+// write over real data.
+func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
+	s := newSession(m)
+	if id == "" {
+		return s, nil
+	}
+	s.clientID = id
+	if len(id) > m.cfg.MaxCookieSize {
+		s.stale = true
+		return s, nil
+	}
+	var rec *backends.Record
+	var err error
+	if m.client != nil {
+		rec, err = m.client.Open(id)
+	} else {
+		if !ValidID(id) {
+			s.stale = true
+			m.log.Debug("session: malformed id ignored", zap.Int("len", len(id)))
+			return s, nil
+		}
+		rec, err = m.store.Load(ctx, m.storageID(id))
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, backends.ErrNotFound):
+		s.stale = true
+		return s, nil
+	case errors.Is(err, backends.ErrCorrupt):
+		m.log.Error("session: stored session is corrupt; deleting it and starting a fresh session",
+			zap.String("session", shortHash(id)), zap.Error(err))
+		if m.client == nil {
+			if derr := m.store.Delete(ctx, m.storageID(id)); derr != nil {
+				m.log.Warn("session: deleting corrupt session failed", zap.String("session", shortHash(id)), zap.Error(derr))
+			}
+		}
+		s.stale = true
+		return s, nil
+	default:
+		return nil, fmt.Errorf("%w: load session %s: %w", ErrStore, shortHash(id), err)
+	}
+	now := m.now()
+	if rec.Expired(now) || m.pastLifetime(rec.Created, now) {
+		s.stale = true
+		return s, nil
+	}
+	if m.client != nil {
+		if rec.ID == "" || !ValidID(rec.ID) {
+			s.stale = true
+			return s, nil
+		}
+		s.id, s.sid, s.token = rec.ID, rec.ID, id
+	} else {
+		s.id, s.sid = id, m.storageID(id)
+	}
+	s.rec = rec
+	s.cookieID = id
+	if rec.Data == nil {
+		rec.Data = map[string]any{}
+	}
+	s.data = copyData(rec.Data)
+	if m.cfg.IdleTimeout > 0 {
+		// Half-life rule: refresh the idle deadline only once half of the
+		// idle window has passed, so most read-only requests write nothing.
+		next := m.expiry(rec.Created, now)
+		s.touchDue = !rec.Expires.IsZero() && next.Sub(rec.Expires) >= m.cfg.IdleTimeout/2
+	}
+	return s, nil
+}
+
+func (m *Manager) pastLifetime(created, now time.Time) bool {
+	return m.cfg.Lifetime > 0 && !created.IsZero() && !now.Before(created.Add(m.cfg.Lifetime))
+}
+
+// expiry is min(created+lifetime, now+idle), ignoring the limits that are
+// off; zero when both are off.
+func (m *Manager) expiry(created, now time.Time) time.Time {
+	var exp time.Time
+	if m.cfg.Lifetime > 0 {
+		if created.IsZero() {
+			created = now
+		}
+		exp = created.Add(m.cfg.Lifetime)
+	}
+	if m.cfg.IdleTimeout > 0 {
+		idle := now.Add(m.cfg.IdleTimeout)
+		if exp.IsZero() || idle.Before(exp) {
+			exp = idle
+		}
+	}
+	return exp
+}
+
+// save writes s's changes (s.mu held).
+func (m *Manager) save(ctx context.Context, s *Session) error {
+	if !s.changedLocked() {
+		return nil
+	}
+	now := m.now()
+	created := now
+	if s.rec != nil && !s.rec.Created.IsZero() {
+		created = s.rec.Created
+	}
+	opt := backends.SaveOptions{Expires: m.expiry(created, now), Created: created}
+	if max := int(m.cfg.MaxSessionSize); max > 0 {
+		if n, err := encodedSize(s.data); err != nil {
+			return fmt.Errorf("session: encoding: %w", err)
+		} else if n > max {
+			return fmt.Errorf("%w: %d bytes encoded, max_session_size is %d", ErrTooLarge, n, max)
+		}
+	}
+	if m.client != nil {
+		rec := &backends.Record{ID: s.id, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
+		tok, err := m.client.Seal(rec)
+		if err != nil {
+			return fmt.Errorf("session: sealing cookie: %w", err)
+		}
+		s.token, s.rec = tok, rec
+		s.set, s.deleted, s.cleared, s.renewFrom, s.touchDue = nil, nil, false, "", false
+		return nil
+	}
+	ch := s.changesLocked()
+	if s.renewFrom != "" {
+		// The new id gets the whole current state; then the old one goes.
+		ch = backends.Changes{Clear: true, Set: copyData(s.data)}
+	}
+	rec, err := m.store.Save(ctx, s.sid, ch, opt)
+	if err != nil {
+		return fmt.Errorf("%w: save session %s: %w", ErrStore, shortHash(s.id), err)
+	}
+	if s.renewFrom != "" {
+		if err := m.store.Delete(ctx, s.renewFrom); err != nil {
+			return fmt.Errorf("%w: delete renewed session %s: %w", ErrStore, shortHash(s.renewFrom), err)
+		}
+		s.renewFrom = ""
+	}
+	if rec == nil {
+		rec = &backends.Record{ID: s.sid, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
+	}
+	s.rec = rec
+	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
+	return nil
+}
+
+func encodedSize(d map[string]any) (int, error) {
+	b, err := backends.EncodeData(d)
+	return len(b), err
+}
+
+// destroy deletes s from the store now (s.mu held).
+func (m *Manager) destroy(ctx context.Context, s *Session) error {
+	if m.client == nil {
+		for _, sid := range []string{s.sid, s.renewFrom} {
+			if sid == "" {
+				continue
+			}
+			if err := m.store.Delete(ctx, sid); err != nil {
+				return fmt.Errorf("%w: destroy session %s: %w", ErrStore, shortHash(s.id), err)
+			}
+		}
+	}
+	s.destroyed = true
+	s.rec = nil
+	s.id, s.sid, s.renewFrom, s.token = "", "", "", ""
+	s.data = map[string]any{}
+	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
+	return nil
+}
+
+// commit saves s and refreshes its idle deadline when due; it runs before
+// the response headers go out, and again (for late changes) when the scope
+// ends.
+func (m *Manager) commit(ctx context.Context, s *Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changedLocked() {
+		return m.save(ctx, s)
+	}
+	if s.touchDue && s.rec != nil {
+		s.touchDue = false
+		exp := m.expiry(s.rec.Created, m.now())
+		if m.client != nil {
+			rec := *s.rec
+			rec.Expires = exp
+			tok, err := m.client.Seal(&rec)
+			if err != nil {
+				return fmt.Errorf("session: sealing cookie: %w", err)
+			}
+			s.token, s.rec = tok, &rec
+			return nil
+		}
+		if err := m.store.Touch(ctx, s.sid, exp); err != nil {
+			// The data is intact; only the idle deadline was not moved.
+			m.log.Warn("session: refreshing idle deadline failed", zap.String("session", shortHash(s.id)), zap.Error(err))
+			return nil
+		}
+		s.rec.Expires = exp
+	}
+	return nil
+}
+
+// finish runs when the scope ends successfully: changes made after the
+// response headers were sent are still saved (the cookie can no longer
+// change, which is logged as an error).
+func (m *Manager) finish(ctx context.Context, s *Session) error {
+	s.mu.Lock()
+	late := s.cookieSent && s.changedLocked()
+	newID := s.id != "" && s.id != s.cookieID && m.client == nil
+	clientSide := m.client != nil
+	s.mu.Unlock()
+	if late {
+		switch {
+		case clientSide:
+			m.log.Error("session: changed after the response headers were sent; the cookie store cannot keep these changes")
+			s.Revert()
+			return nil
+		case newID:
+			m.log.Error("session: changed after the response headers were sent; saved, but the client never received the new session id",
+				zap.String("session", shortHash(s.ID())))
+		default:
+			m.log.Error("session: changed after the response headers were sent; saved late",
+				zap.String("session", shortHash(s.ID())))
+		}
+	}
+	if err := m.commit(ctx, s); err != nil {
+		m.log.Error("session: save at end of scope failed", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// Run runs fn in a new scope (for jobs and CLIs): From(ctx) works inside fn,
+// and the session is saved when fn returns nil, discarded when it returns
+// an error or panics. Set the id with SetID before the first From.
+func (m *Manager) Run(ctx context.Context, fn func(ctx context.Context) error) error {
+	return m.registry.Run(withManager(ctx, m), fn)
+}
+
+// Cleanup deletes expired sessions and sessions idle longer than the idle
+// timeout (or the lifetime when there is no idle timeout).
+func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
+	age := m.cfg.IdleTimeout
+	if age == 0 || (m.cfg.Lifetime > 0 && m.cfg.Lifetime < age) {
+		age = m.cfg.Lifetime
+	}
+	if age == 0 {
+		return 0, nil
+	}
+	n, err := m.store.DeleteOlderThan(ctx, age)
+	if errors.Is(err, backends.ErrUnsupported) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// StartCleanup runs Cleanup every interval in a goroutine until
+// StopCleanup. The fx module calls both from lifecycle hooks.
+func (m *Manager) StartCleanup(interval time.Duration) {
+	if interval <= 0 || m.stop != nil {
+		return
+	}
+	m.stop, m.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), interval)
+				n, err := m.Cleanup(ctx)
+				cancel()
+				if err != nil {
+					m.log.Warn("session: periodic cleanup failed", zap.Error(err))
+				} else if n > 0 {
+					m.log.Info("session: periodic cleanup", zap.Int64("deleted", n))
+				}
+			}
+		}
+	}()
+}
+
+// StopCleanup stops the periodic cleanup and waits for it.
+func (m *Manager) StopCleanup() {
+	if m.stop == nil {
+		return
+	}
+	m.stopOnce.Do(func() { close(m.stop) })
+	<-m.done
+}
+
+type managerKey struct{}
+
+func withManager(ctx context.Context, m *Manager) context.Context {
+	return context.WithValue(ctx, managerKey{}, m)
+}
+
+// From returns the request's session, loading it on first use: the id
+// member is read then, once. Later calls return the same session. A store
+// failure is returned (wrapping ErrStore).
+func From(ctx context.Context) (*Session, error) {
+	sc := ctxmember.FromContext(ctx)
+	if sc == nil {
+		return nil, ErrNoScope
+	}
+	name := "session"
+	if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+		name = m.cfg.Member
+	}
+	v, err := sc.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Session), nil
+}
+
+// SetID sets the id of the session to load in this scope (the member
+// "session_id"). It must come before the first From: afterwards it returns
+// an error wrapping ErrAlreadyLoaded.
+func SetID(ctx context.Context, id string) error {
+	sc := ctxmember.FromContext(ctx)
+	if sc == nil {
+		return ErrNoScope
+	}
+	name := "session_id"
+	if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+		name = m.idMember
+	}
+	if err := sc.Set(name, id); err != nil {
+		return fmt.Errorf("session: set id: %w", err)
+	}
+	return nil
+}
