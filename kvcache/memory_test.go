@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -290,6 +291,17 @@ func TestMemoryRejectsNegativeTTLAndUseAfterClose(t *testing.T) {
 	}
 	if _, _, err := m.Get(ctx, "k"); err == nil || errors.Is(err, kvcache.ErrNotFound) {
 		t.Errorf("Get after Close = %v; want a 'closed' error, not ErrNotFound", err)
+	}
+}
+
+func TestMemoryCloseStopsItsGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := newMemory(t, "leak", 1<<20, nil)
+	if err := m.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
