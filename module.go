@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/cookiestore"
+	"github.com/sessionfx/session/backends/gormstore"
 	"github.com/sessionfx/session/ctxmember"
 	"github.com/sessionfx/session/kvcache"
 )
@@ -201,5 +203,7 @@ func builtinStores() []backends.Registration {
 	return []backends.Registration{
 		backends.KVCacheRegistration(),
 		backends.NullRegistration(),
+		gormstore.Registration(),
+		cookiestore.Registration(),
 	}
 }
