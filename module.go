@@ -50,17 +50,8 @@ var Module = fx.Module("session",
 		provideRegistry,
 		func(m *Manager) HTTPMiddleware { return m.Middleware },
 	),
-	fx.Provide(provideKVTemp),
+	kvcache.Module,
 )
-
-func provideKVTemp(lc fx.Lifecycle, cfg kvcache.Config, log moduleLog) (*kvcache.Cache, error) {
-	c, err := kvcache.New(cfg, log.Logger)
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.Hook{OnStop: func(context.Context) error { return c.Close() }})
-	return c, nil
-}
 
 type configIn struct {
 	fx.In
