@@ -1,0 +1,171 @@
+package gormstore_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+	"gorm.io/gorm"
+
+	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/gormstore"
+)
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  gormstore.Config
+		want []string
+	}{
+		{gormstore.Config{Driver: "oracle"}, []string{"gorm.driver", `"oracle"`, "sqlite, postgres, mysql"}},
+		{gormstore.Config{Table: "sessions; DROP TABLE users"}, []string{"gorm.table", "DROP"}},
+		{gormstore.Config{MaxOpenConns: -1}, []string{"gorm.max_open_conns", "-1"}},
+	} {
+		_, err := gormstore.Open(tc.cfg, nil)
+		if !errors.Is(err, gormstore.ErrConfig) {
+			t.Errorf("Open(%+v) = %v; want ErrConfig", tc.cfg, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Open(%+v) error %q does not mention %s", tc.cfg, err, w)
+			}
+		}
+	}
+}
+
+func TestModelErrors(t *testing.T) {
+	db, _ := dbCases[0].openDB(t)
+	type NoRow struct {
+		ID     uint
+		UserID *uint `session:"user_id"`
+	}
+	type Ignored struct {
+		gormstore.Row
+		UserID *uint `session:"user_id" gorm:"-"`
+	}
+	type Twice struct {
+		gormstore.Row
+		A *int `session:"k"`
+		B *int `session:"k"`
+	}
+	type MapField struct {
+		gormstore.Row
+		M map[string]int `session:"m" gorm:"serializer:json"`
+	}
+	for _, m := range []any{&NoRow{}, &Ignored{}, &Twice{}, &MapField{}, "not a struct"} {
+		if _, err := gormstore.New(db, gormstore.WithModel(m)); !errors.Is(err, gormstore.ErrModel) {
+			t.Errorf("New(WithModel(%T)) = %v; want ErrModel", m, err)
+		}
+	}
+}
+
+func TestMemorySQLite(t *testing.T) {
+	s, err := gormstore.NewFromConfig(gormstore.Config{DSN: ":memory:", Table: "mem"}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if info := s.Info(); info.Name != "gorm" || info.CrossProcess || !info.Merges {
+		t.Errorf("Info() = %+v; want gorm, not cross-process, merging", info)
+	}
+	if err := s.Setup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Every statement must reach the same in-memory database.
+	for range 3 {
+		mustSave(t, s, "m", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{})
+		if got := mustLoad(t, s, "m"); got.Data["a"] != int64(1) {
+			t.Fatalf("Load = %#v", got.Data)
+		}
+	}
+}
+
+// TestRegistration builds the store the way the module does: from the
+// [gorm] configuration, or on the app's own *gorm.DB and model.
+func TestRegistration(t *testing.T) {
+	reg, err := backends.NewRegistry(gormstore.Registration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Run("from config", func(t *testing.T) {
+		var asked string
+		st, err := reg.Create("gorm", backends.Env{
+			Context: t.Context(),
+			Logger:  zaptest.NewLogger(t),
+			Config: func(path string, out any) error {
+				asked = path
+				cfg := out.(*gormstore.Config)
+				cfg.DSN = filepath.Join(dir, "conf.sqlite3")
+				cfg.Table = "conf_sessions"
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asked != "gorm" {
+			t.Errorf("asked for config %q; want gorm", asked)
+		}
+		if st.Info().Name != "gorm" || !st.Info().CrossProcess {
+			t.Errorf("Info() = %+v", st.Info())
+		}
+		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if st.(*gormstore.Store).Table() != "conf_sessions" {
+			t.Errorf("table = %q; want conf_sessions", st.(*gormstore.Store).Table())
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// The store opened the database, so Close closed it.
+		if err := st.(*gormstore.Store).DB().Exec("SELECT 1").Error; err == nil {
+			t.Error("database still usable after Close of a store that opened it")
+		}
+	})
+	t.Run("config error", func(t *testing.T) {
+		_, err := reg.Create("gorm", backends.Env{Config: func(_ string, out any) error {
+			out.(*gormstore.Config).Driver = "sqlserver"
+			return nil
+		}})
+		if !errors.Is(err, gormstore.ErrConfig) || !strings.Contains(err.Error(), "gorm.driver") {
+			t.Errorf("Create with driver sqlserver = %v; want an error naming gorm.driver", err)
+		}
+	})
+	t.Run("app db and model", func(t *testing.T) {
+		db, _ := dbCases[0].openDB(t)
+		st, err := reg.Create("gorm", backends.Env{
+			Context: t.Context(),
+			Lookup: func(target any) bool {
+				switch p := target.(type) {
+				case **gorm.DB:
+					*p = db
+					return true
+				case *gormstore.ModelType:
+					*p = gormstore.Model[LevelSession]()
+					return true
+				}
+				return false
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"level": int64(7)}}, backends.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var level *int
+		if err := db.Table("sessions").Select("level").Where("session_id = ?", "r").Scan(&level).Error; err != nil || level == nil || *level != 7 {
+			t.Errorf("column level = %v, %v; want 7 in the app model's column", level, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Exec("SELECT 1").Error; err != nil {
+			t.Errorf("app's database unusable after store Close: %v", err)
+		}
+	})
+}
