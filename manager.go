@@ -280,7 +280,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 			return fmt.Errorf("session: sealing cookie: %w", err)
 		}
 		s.token, s.rec = tok, rec
-		s.set, s.deleted, s.cleared, s.renewFrom, s.touchDue = nil, nil, false, "", false
+		s.set, s.deleted, s.cleared, s.renewFrom, s.renewID, s.touchDue = nil, nil, false, "", "", false
 		return nil
 	}
 	ch := s.changesLocked()
@@ -296,7 +296,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		if err := m.store.Delete(ctx, s.renewFrom); err != nil {
 			return fmt.Errorf("%w: delete renewed session %s: %w", ErrStore, shortHash(s.renewFrom), err)
 		}
-		s.renewFrom = ""
+		s.renewFrom, s.renewID = "", ""
 	}
 	if rec == nil {
 		rec = &backends.Record{ID: s.sid, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
@@ -325,7 +325,7 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	}
 	s.destroyed = true
 	s.rec = nil
-	s.id, s.sid, s.renewFrom, s.token = "", "", "", ""
+	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
 	s.data = map[string]any{}
 	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 	return nil
@@ -399,6 +399,26 @@ func (m *Manager) finish(ctx context.Context, s *Session) error {
 func (m *Manager) Run(ctx context.Context, fn func(ctx context.Context) error) error {
 	return m.registry.Run(withManager(ctx, m), fn)
 }
+
+// Iterate calls fn for every stored session (admin browsing). Record.ID is
+// the storage id: with hash_ids on it is the SHA-256 of the session id, so
+// pass it to DestroyStored, never to Load.
+func (m *Manager) Iterate(ctx context.Context, fn func(backends.Record) error) error {
+	return m.store.Iterate(ctx, fn)
+}
+
+// DestroyStored deletes the session stored under a storage id, as Iterate
+// yields it (no hashing is applied again). Use it for "log out everywhere".
+func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
+	if err := m.store.Delete(ctx, storageID); err != nil {
+		return fmt.Errorf("%w: destroy stored session %s: %w", ErrStore, shortHash(storageID), err)
+	}
+	return nil
+}
+
+// StorageID returns the id under which the store keeps the session with the
+// given client id (its SHA-256 hex when hash_ids is on).
+func (m *Manager) StorageID(id string) string { return m.storageID(id) }
 
 // Cleanup deletes expired sessions and sessions idle longer than the idle
 // timeout (or the lifetime when there is no idle timeout).

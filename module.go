@@ -73,7 +73,11 @@ type moduleLog struct{ *zap.Logger }
 func provideConfigFile(in configIn) (*ConfigFile, moduleLog, error) {
 	log := logOrNop(in.Logger)
 	cf, err := LoadConfigFile(string(in.Path), log)
-	return cf, moduleLog{log}, err
+	if err != nil {
+		return nil, moduleLog{log}, err
+	}
+	cf.CheckSections("session", "kvcache", "gorm", "cookie_store")
+	return cf, moduleLog{log}, nil
 }
 
 func provideSessionConfig(cf *ConfigFile) (SessionConfig, error) { return LoadSessionConfig(cf) }

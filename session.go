@@ -70,6 +70,7 @@ type Session struct {
 	clientID   string // id (or token) the client sent, "" when none
 	stale      bool   // the client's id/token was unusable: clear the cookie
 	renewFrom  string // storage id to delete after saving under the new id
+	renewID    string // the id before RenewID (restored by Revert)
 	destroyed  bool   // Destroy was called: expire the cookie
 	cookieSent bool   // the response headers (and any cookie) went out
 	cookieID   string // id/token last written to the cookie
@@ -357,9 +358,8 @@ func (s *Session) revertLocked() {
 	}
 	s.data = copyData(s.rec.Data)
 	if s.renewFrom != "" {
-		s.sid = s.renewFrom
-		s.id = s.clientID
-		s.renewFrom = ""
+		s.id, s.sid = s.renewID, s.renewFrom
+		s.renewFrom, s.renewID = "", ""
 	}
 }
 
@@ -395,7 +395,7 @@ func (s *Session) RenewID() error {
 		return nil
 	}
 	if s.renewFrom == "" {
-		s.renewFrom = s.sid
+		s.renewFrom, s.renewID = s.sid, s.id
 	}
 	s.id, s.sid = "", ""
 	s.ensureID()
