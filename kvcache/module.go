@@ -22,7 +22,7 @@ type FxParams struct {
 	fx.In
 
 	Config    Config
-	Logger    *zap.Logger `optional:"true"`
+	Logger    *zap.Logger        `optional:"true"`
 	Types     []TypeRegistration `group:"kvcache_types"`
 	Lifecycle fx.Lifecycle
 }
