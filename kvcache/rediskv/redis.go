@@ -1,0 +1,548 @@
+// Package rediskv is the Redis kvcache backend (type = redis), built on
+// github.com/redis/rueidis. Reads may be served by rueidis' server-assisted
+// client-side cache (client_cache = true): repeated reads of a key on one
+// instance need no round trip and Redis invalidates them when any instance
+// writes. Every decision that leads to a write (Update, the lock behind
+// kvcache.GetOrCreate) reads from the server, never from that cache.
+package rediskv
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/zap"
+
+	"github.com/sessionfx/session/kvcache"
+)
+
+// Defaults applied when the configuration leaves a field at zero.
+const (
+	DefaultClientCacheTTL = 30 * time.Second
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultCommandTimeout = 2 * time.Second
+)
+
+// Update retry policy: optimistic compare-and-set attempts before ErrConflict.
+const (
+	maxUpdateAttempts = 100
+	maxUpdateBackoff  = 32 * time.Millisecond
+	scanCount         = 256
+	lockNamespace     = "kvcache-lock:"
+)
+
+// Backend is a kvcache.Backend on one Redis server.
+type Backend struct {
+	name        string
+	addr        string
+	client      rueidis.Client
+	clientCache bool
+	cacheTTL    time.Duration
+	cmdTimeout  time.Duration
+	log         *zap.Logger
+}
+
+var (
+	_ kvcache.Backend      = (*Backend)(nil)
+	_ kvcache.Locker       = (*Backend)(nil)
+	_ kvcache.DirectReader = (*Backend)(nil)
+)
+
+// Registration makes the "redis" type available to kvcache.New (through the
+// fx value group "kvcache_types" or kvcache.WithType).
+func Registration() kvcache.TypeRegistration {
+	return kvcache.TypeRegistration{Name: "redis", New: func(name string, cfg kvcache.BackendConfig, log *zap.Logger) (kvcache.Backend, error) {
+		return New(name, cfg, log)
+	}}
+}
+
+// New connects a Redis backend. cfg.URL is a redis:// or rediss:// URL
+// (rueidis.ParseURL: user, password, db path, dial_timeout, ...). If Redis
+// cannot be reached at start the backend is still returned (a warning is
+// logged): commands fail with a clear error until Redis is up, and rueidis
+// reconnects on its own. A malformed URL is an error.
+func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, fmt.Errorf("kvcache redis backend %q: url is empty: want redis://host:port/db or rediss://host:port/db", name)
+	}
+	opt, err := rueidis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("kvcache redis backend %q: url %q: %w (want redis://host:port/db or rediss://host:port/db)", name, redactURL(cfg.URL), err)
+	}
+	if len(opt.InitAddress) != 1 {
+		return nil, fmt.Errorf("kvcache redis backend %q: url %q names %d addresses, want exactly one", name, redactURL(cfg.URL), len(opt.InitAddress))
+	}
+	if cfg.PoolSize < 0 || cfg.DialTimeout < 0 || cfg.CommandTimeout < 0 || cfg.ClientCacheTTL < 0 {
+		return nil, fmt.Errorf("kvcache redis backend %q: pool_size, dial_timeout, command_timeout and client_cache_ttl must not be negative", name)
+	}
+	b := &Backend{
+		name:        name,
+		addr:        opt.InitAddress[0],
+		clientCache: cfg.ClientCache,
+		cacheTTL:    orDefault(cfg.ClientCacheTTL, DefaultClientCacheTTL),
+		cmdTimeout:  orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
+		log:         log,
+	}
+	opt.Dialer.Timeout = orDefault(cfg.DialTimeout, DefaultDialTimeout)
+	// A dead connection is detected within the command timeout rather than
+	// after rueidis' default of ten keep-alive periods.
+	opt.ConnWriteTimeout = max(b.cmdTimeout, time.Second)
+	opt.DisableCache = !cfg.ClientCache
+	if cfg.ClientCache {
+		// One pipelined connection: rueidis sends a write to a random
+		// connection but a cached read to one chosen by key, so with several
+		// the invalidation of our own cached copy could trail the write's
+		// reply on another connection. On one, write's PING (below) orders it.
+		opt.PipelineMultiplex = -1
+	}
+	if cfg.PoolSize > 0 {
+		opt.BlockingPoolSize = cfg.PoolSize
+	}
+	// One server: skip cluster discovery, and keep the client even when the
+	// first dial fails so the app can start while Redis is down.
+	opt.ForceSingleClient = true
+	client, err := rueidis.NewClient(opt)
+	if client == nil {
+		return nil, fmt.Errorf("kvcache redis backend %q at %s: %w", name, b.addr, err)
+	}
+	if err != nil {
+		log.Warn("redis not reachable at start; commands fail until it is up",
+			zap.String("backend", name), zap.String("addr", b.addr), zap.Error(err))
+	}
+	b.client = client
+	return b, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// redactURL hides a password in a URL used in an error message.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	return u[:scheme+3] + "***" + u[at:]
+}
+
+// Name returns the backend's configured name.
+func (b *Backend) Name() string { return b.name }
+
+// Client exposes the rueidis client (for pub/sub or diagnostics).
+func (b *Backend) Client() rueidis.Client { return b.client }
+
+// ClientCache reports whether reads may be served from the client-side cache.
+func (b *Backend) ClientCache() bool { return b.clientCache }
+
+func (b *Backend) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= b.cmdTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.cmdTimeout)
+}
+
+// wrap names the backend, the server and the operation. Keys are left out
+// on purpose: they may hold session ids.
+func (b *Backend) wrap(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("kvcache redis backend %q: %s: no reply from %s within %s (is redis up?): %w", b.name, op, b.addr, b.cmdTimeout, err)
+	}
+	return fmt.Errorf("kvcache redis backend %q: %s on %s: %w", b.name, op, b.addr, err)
+}
+
+// px converts a TTL to whole milliseconds, rounding up so that a positive
+// TTL never becomes "no expiry" or an invalid PX 0.
+func px(ttl time.Duration) int64 {
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
+}
+
+// Get returns the value and its remaining TTL in one round trip (GET and
+// PTTL pipelined), or none at all when the client-side cache holds both.
+func (b *Backend) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	if !b.clientCache {
+		return b.getDirect(ctx, key)
+	}
+	res := b.client.DoMultiCache(ctx,
+		rueidis.CT(b.client.B().Get().Key(key).Cache(), b.cacheTTL),
+		rueidis.CT(b.client.B().Pttl().Key(key).Cache(), b.cacheTTL))
+	s, err := res[0].ToString()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, 0, kvcache.ErrNotFound
+		}
+		return nil, 0, b.wrap("GET", err)
+	}
+	pttl, err := res[1].AsInt64()
+	if err != nil {
+		return nil, 0, b.wrap("PTTL", err)
+	}
+	if pttl == -2 {
+		return nil, 0, kvcache.ErrNotFound
+	}
+	ttl := time.Duration(0)
+	if pttl >= 0 {
+		if res[1].IsCacheHit() {
+			// The cached PTTL was true when it was fetched. rueidis stamps
+			// the entry with min(fetch+pttl, fetch+cacheTTL); recover the
+			// fetch time from that stamp to age the TTL.
+			fetched := res[1].CachePXAT() - min(pttl, b.cacheTTL.Milliseconds())
+			pttl -= time.Now().UnixMilli() - fetched
+			if pttl <= 0 {
+				return nil, 0, kvcache.ErrNotFound
+			}
+		}
+		ttl = time.Duration(pttl) * time.Millisecond
+	}
+	// The string is shared with the client-side cache: hand out a copy.
+	return []byte(s), ttl, nil
+}
+
+// GetDirect reads key and its TTL from the server, bypassing the
+// client-side cache (kvcache.DirectReader).
+func (b *Backend) GetDirect(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	return b.getDirect(ctx, key)
+}
+
+func (b *Backend) getDirect(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	res := b.client.DoMulti(ctx, b.client.B().Get().Key(key).Build(), b.client.B().Pttl().Key(key).Build())
+	v, err := res[0].AsBytes()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, 0, kvcache.ErrNotFound
+		}
+		return nil, 0, b.wrap("GET", err)
+	}
+	pttl, err := res[1].AsInt64()
+	if err != nil {
+		return nil, 0, b.wrap("PTTL", err)
+	}
+	switch {
+	case pttl == -2:
+		return nil, 0, kvcache.ErrNotFound
+	case pttl < 0:
+		return v, 0, nil
+	}
+	return v, time.Duration(pttl) * time.Millisecond, nil
+}
+
+// Set stores value with PX ttl (no expiry when ttl <= 0).
+func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	cmd := b.client.B().Set().Key(key).Value(rueidis.BinaryString(value))
+	var err error
+	if ttl > 0 {
+		err = b.write(ctx, cmd.PxMilliseconds(px(ttl)).Build()).Error()
+	} else {
+		err = b.write(ctx, cmd.Build()).Error()
+	}
+	if err != nil {
+		return b.wrap("SET", err)
+	}
+	return nil
+}
+
+// Delete removes key; an absent key is not an error.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	if err := b.write(ctx, b.client.B().Del().Key(key).Build()).Error(); err != nil {
+		return b.wrap("DEL", err)
+	}
+	return nil
+}
+
+// Exists reports whether key is present. With the client cache it reads a
+// cached PTTL (-2 = absent), so repeated checks need no round trip.
+func (b *Backend) Exists(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	var (
+		n   int64
+		err error
+	)
+	if b.clientCache {
+		n, err = b.client.DoCache(ctx, b.client.B().Pttl().Key(key).Cache(), b.cacheTTL).AsInt64()
+		if err == nil {
+			return n != -2, nil
+		}
+		return false, b.wrap("PTTL", err)
+	}
+	n, err = b.client.Do(ctx, b.client.B().Exists().Key(key).Build()).AsInt64()
+	if err != nil {
+		return false, b.wrap("EXISTS", err)
+	}
+	return n == 1, nil
+}
+
+// write sends a command that modifies a key. With the client cache on, a
+// PING rides in the same round trip: since Redis 7 the invalidation of this
+// connection's own cached copy is sent after the command's reply
+// (redis/redis#9422, rueidis#534), but before the next reply, so when the
+// PING's reply is back our cache no longer holds the old value and the next
+// Get on this instance reads the write (read-your-writes). This relies on
+// the single pipelined connection New configures with the client cache.
+func (b *Backend) write(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if !b.clientCache {
+		return b.client.Do(ctx, cmd)
+	}
+	res := b.client.DoMulti(ctx, cmd, b.client.B().Ping().Build())
+	return res[0]
+}
+
+// script is a Lua script run with EVALSHA, falling back to EVAL when the
+// server does not know it yet (after a restart, for instance).
+type script struct {
+	src, sha string
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// eval runs s on one key through write (so it gets the same
+// read-your-writes guarantee as the plain commands).
+func (b *Backend) eval(ctx context.Context, s *script, key string, args ...string) rueidis.RedisResult {
+	res := b.write(ctx, b.client.B().Evalsha().Sha1(s.sha).Numkeys(1).Key(key).Arg(args...).Build())
+	if e, ok := rueidis.IsRedisErr(res.Error()); ok && e.IsNoScript() {
+		res = b.write(ctx, b.client.B().Eval().Script(s.src).Numkeys(1).Key(key).Arg(args...).Build())
+	}
+	return res
+}
+
+// persistScript removes a key's expiry, telling an absent key (0) from a
+// key that had no expiry (1), which PERSIST alone does not.
+var persistScript = newScript(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PERSIST', KEYS[1])
+return 1`)
+
+// Expire sets a new TTL without rewriting the value: PEXPIRE, or PERSIST
+// when ttl <= 0. ErrNotFound when the key is absent.
+func (b *Backend) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	var (
+		n   int64
+		err error
+		op  = "PEXPIRE"
+	)
+	if ttl > 0 {
+		n, err = b.write(ctx, b.client.B().Pexpire().Key(key).Milliseconds(px(ttl)).Build()).AsInt64()
+	} else {
+		op = "PERSIST"
+		n, err = b.eval(ctx, persistScript, key).AsInt64()
+	}
+	if err != nil {
+		return b.wrap(op, err)
+	}
+	if n == 0 {
+		return kvcache.ErrNotFound
+	}
+	return nil
+}
+
+// casScript writes KEYS[1] only if it still holds what Update read:
+// ARGV[1] is "" for "absent" or the SHA-1 of the value read. ARGV[2] is
+// "set" or "del", ARGV[3] the new value, ARGV[4] the PX in ms ("0": none).
+// Returns 1 when written, 0 on conflict.
+var casScript = newScript(`local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if cur then return 0 end
+elseif (not cur) or redis.sha1hex(cur) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[4] == '0' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return 1`)
+
+// Update is an optimistic read-modify-write checked by the server: GET
+// (from the server, never the client cache), fn, then a compare-and-set
+// script that writes only if the value is unchanged. On conflict it retries
+// with jittered backoff, up to maxUpdateAttempts, then kvcache.ErrConflict.
+//
+// Why not WATCH/MULTI/EXEC: that needs a dedicated connection per
+// concurrent Update (rueidis Dedicated, a pool of TCP connections) and
+// three round trips; the script runs on the shared auto-pipelined
+// connection in two round trips, and because it travels on the same
+// connection as cached reads, the invalidation of this instance's cached
+// copy arrives before the script's reply (read-your-writes).
+func (b *Backend) Update(ctx context.Context, key string, fn kvcache.UpdateFunc) error {
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+				return b.wrap("UPDATE", err)
+			}
+		}
+		done, err := b.tryUpdate(ctx, key, fn)
+		if err != nil || done {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: redis backend %q: key changed under %d consecutive update attempts", kvcache.ErrConflict, b.name, maxUpdateAttempts)
+}
+
+func (b *Backend) tryUpdate(ctx context.Context, key string, fn kvcache.UpdateFunc) (bool, error) {
+	cctx, cancel := b.ctx(ctx)
+	defer cancel()
+	old, err := b.client.Do(cctx, b.client.B().Get().Key(key).Build()).AsBytes()
+	found := true
+	if err != nil {
+		if !rueidis.IsRedisNil(err) {
+			return false, b.wrap("GET", err)
+		}
+		found, old = false, nil
+	}
+	value, ttl, err := fn(old, found)
+	if err != nil {
+		return false, err
+	}
+	if value == nil && !found {
+		return true, nil // deleting an absent key: nothing to write
+	}
+	expect := ""
+	if found {
+		sum := sha1.Sum(old)
+		expect = hex.EncodeToString(sum[:])
+	}
+	op, ms := "set", "0"
+	if value == nil {
+		op = "del"
+	} else if ttl > 0 {
+		ms = strconv.FormatInt(px(ttl), 10)
+	}
+	n, err := b.eval(cctx, casScript, key, expect, op, rueidis.BinaryString(value), ms).AsInt64()
+	if err != nil {
+		return false, b.wrap("UPDATE compare-and-set", err)
+	}
+	return n == 1, nil
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Millisecond << min(attempt-1, 5)
+	d = min(d, maxUpdateBackoff)
+	return d/2 + time.Duration(mrand.Int64N(int64(d)))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// escapeGlob escapes the characters SCAN MATCH treats as patterns.
+func escapeGlob(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// Scan walks the keys starting with prefix with SCAN ... MATCH prefix*
+// (never KEYS), a batch at a time. As with SCAN itself, a key may be
+// reported twice if Redis resizes its table during the walk.
+func (b *Backend) Scan(ctx context.Context, prefix string, fn func(key string) error) error {
+	match := escapeGlob(prefix) + "*"
+	var cursor uint64
+	for {
+		cctx, cancel := b.ctx(ctx)
+		e, err := b.client.Do(cctx, b.client.B().Scan().Cursor(cursor).Match(match).Count(scanCount).Build()).AsScanEntry()
+		cancel()
+		if err != nil {
+			return b.wrap("SCAN", err)
+		}
+		for _, k := range e.Elements {
+			if !strings.HasPrefix(k, prefix) {
+				continue
+			}
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		if e.Cursor == 0 {
+			return nil
+		}
+		cursor = e.Cursor
+	}
+}
+
+// CrossProcess is true: every instance on the same Redis shares the data.
+func (b *Backend) CrossProcess() bool { return true }
+
+// Close closes the client and its connections.
+func (b *Backend) Close() error {
+	b.client.Close()
+	return nil
+}
+
+var unlockScript = newScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// TryLock takes a short lock named after key (in its own "kvcache-lock:"
+// namespace, so container scans never see it) with SET NX PX. unlock
+// deletes it only if this holder still owns it (compare-and-delete).
+func (b *Backend) TryLock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	if ttl <= 0 {
+		return nil, false, fmt.Errorf("kvcache redis backend %q: lock ttl %s: want > 0", b.name, ttl)
+	}
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	token := hex.EncodeToString(raw[:])
+	lk := lockNamespace + key
+	cctx, cancel := b.ctx(ctx)
+	defer cancel()
+	err := b.client.Do(cctx, b.client.B().Set().Key(lk).Value(token).Nx().PxMilliseconds(px(ttl)).Build()).Error()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, false, nil
+		}
+		return nil, false, b.wrap("SET NX (lock)", err)
+	}
+	unlock := func() {
+		uctx, cancel := b.ctx(context.WithoutCancel(ctx))
+		defer cancel()
+		if err := b.eval(uctx, unlockScript, lk, token).Error(); err != nil {
+			b.log.Warn("releasing a kvcache lock failed; it expires on its own", zap.String("backend", b.name), zap.Duration("ttl", ttl), zap.Error(err))
+		}
+	}
+	return unlock, true, nil
+}
