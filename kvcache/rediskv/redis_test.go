@@ -424,10 +424,12 @@ func TestFailureAndRecovery(t *testing.T) {
 
 			stop()
 			ops := map[string]func() error{
-				"Get":    func() error { _, _, err := b.Get(ctx, "other"); return err },
-				"Set":    func() error { return b.Set(ctx, "k", []byte("w"), time.Minute) },
-				"Update": func() error { return b.Update(ctx, "k", func(o []byte, _ bool) ([]byte, time.Duration, error) { return o, 0, nil }) },
-				"Scan":   func() error { return b.Scan(ctx, "", func(string) error { return nil }) },
+				"Get": func() error { _, _, err := b.Get(ctx, "other"); return err },
+				"Set": func() error { return b.Set(ctx, "k", []byte("w"), time.Minute) },
+				"Update": func() error {
+					return b.Update(ctx, "k", func(o []byte, _ bool) ([]byte, time.Duration, error) { return o, 0, nil })
+				},
+				"Scan": func() error { return b.Scan(ctx, "", func(string) error { return nil }) },
 			}
 			for name, op := range ops {
 				start := time.Now()
