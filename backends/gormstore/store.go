@@ -261,7 +261,8 @@ func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
 	if data.Valid && data.String != "" {
 		m, err := backends.DecodeData([]byte(data.String))
 		if err != nil {
-			return &st, fmt.Errorf("%w: table %q, data column: %w", backends.ErrCorrupt, s.table, err)
+			// DecodeData's errors wrap backends.ErrCorrupt.
+			return &st, fmt.Errorf("table %q, data column: %w", s.table, err)
 		}
 		if m != nil {
 			st.json = m
