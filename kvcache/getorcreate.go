@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -38,9 +40,17 @@ const (
 	tokenPoll     = 20 * time.Millisecond
 )
 
-// tokenFlights coalesces concurrent misses in this process; keys are the
-// container's address plus the full key.
+// tokenFlights coalesces concurrent misses in this process, keyed by the
+// backend's address plus the full key, so two Container values over one
+// backend share their flights.
 var tokenFlights singleflight.Group
+
+func flightKey(c *Container, full string) string {
+	if v := reflect.ValueOf(c.backend); v.Kind() == reflect.Pointer {
+		return "b" + strconv.FormatUint(uint64(v.Pointer()), 16) + "\x00" + full
+	}
+	return fmt.Sprintf("c%p\x00%s", c, full)
+}
 
 // GetOrCreate returns the value cached under key, or calls fn to create it.
 // It is the token cache of gafaelfawr's TokenCacheService, safe for
@@ -74,7 +84,7 @@ func (c *Container) GetOrCreate(ctx context.Context, key string, fn func(ctx con
 	if ok && env.fresh(time.Now()) {
 		return env.value, nil
 	}
-	fk := fmt.Sprintf("%p\x00%s", c, full)
+	fk := flightKey(c, full)
 	for attempt := 0; ; attempt++ {
 		ch := tokenFlights.DoChan(fk, func() (any, error) { return c.refreshToken(ctx, full, fn) })
 		select {
