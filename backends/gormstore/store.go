@@ -609,6 +609,9 @@ func (s *Store) Iterate(ctx context.Context, fn func(backends.Record) error) err
 		if page.n < s.pageSize {
 			return nil
 		}
+		if page.last <= last {
+			return fmt.Errorf("gormstore: iterating table %q: primary key did not advance past %d", s.table, last)
+		}
 		last = page.last
 		if err := ctx.Err(); err != nil {
 			return err
@@ -642,7 +645,9 @@ func (s *Store) page(ctx context.Context, after int64, limit int, query any, arg
 	for rows.Next() {
 		st, err := s.scanRows(rows)
 		pg.n++
-		pg.last = st.rowID
+		if st.rowID > pg.last {
+			pg.last = st.rowID
+		}
 		if err != nil {
 			s.log.Warn("skipping corrupt session row", zap.Int64("row", st.rowID), zap.Error(err))
 			continue
