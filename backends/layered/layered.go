@@ -1,0 +1,298 @@
+// Package layered is a session store that keeps a short-lived copy of
+// sessions in a fast front kvcache container (normally the in-process
+// memory backend) in front of a durable back store (GORM, or a kvcache
+// container on Redis): Django's cached_db.
+//
+//   - Load reads the front first; a miss (or an expired or undecodable
+//     copy) goes to the back and fills the front.
+//   - Save, Delete and Touch go to the back first (the back does the atomic
+//     per-key merge), then update or drop the front copy.
+//   - Exists, Iterate, Setup and DeleteOlderThan go to the back.
+//   - A failure of the front (get, set, delete) is logged at Warn and never
+//     fails the request: the store falls through to the back.
+//
+// Consistency: each instance's front is its own memory, so a write through
+// instance A leaves instance B's copy stale until it expires. A front copy
+// lives at most LocalTTL (default 5s) and never past the session's own
+// expiry, so LocalTTL is the bound on how long another instance may serve
+// an older version of a session — including one that was deleted (logout)
+// or renewed away (login). Within one instance reads see its own writes
+// at once. Choose a small LocalTTL (or no layered store) when that bound is
+// too loose.
+package layered
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/kvcache"
+)
+
+// DefaultLocalTTL is how long a front copy is trusted when no LocalTTL is
+// given: the staleness bound between instances.
+const DefaultLocalTTL = 5 * time.Second
+
+// minFrontTTL is the shortest front lifetime worth storing.
+const minFrontTTL = time.Millisecond
+
+// stripes is the number of lock stripes that order front writes per id.
+const stripes = 256
+
+// Option configures New.
+type Option func(*Store)
+
+// WithLocalTTL sets how long a front copy lives (default 5s): the bound on
+// how long another instance may serve a stale copy. Zero or less means the
+// default.
+func WithLocalTTL(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.ttl = d
+		}
+	}
+}
+
+// WithLogger sets the logger for front-layer failures (default: none).
+func WithLogger(l *zap.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// Store is the layered store. It owns the back store: Close closes it.
+type Store struct {
+	front *kvcache.Container
+	back  backends.Store
+	ttl   time.Duration
+	log   *zap.Logger
+	now   func() time.Time
+
+	// gen counts the writes per stripe of ids. A front write after a back
+	// call (a Load's fill, a Save's result) is skipped when another write
+	// to the stripe finished since the call began, so an older copy never
+	// lands over a newer one on this instance. locks order front writes.
+	seed  maphash.Seed
+	gen   [stripes]atomic.Uint64
+	locks [stripes]sync.Mutex
+}
+
+var _ backends.Store = (*Store)(nil)
+
+// New returns a store with front caching back. The front container should
+// be dedicated to this store (DeleteOlderThan scans it).
+func New(front *kvcache.Container, back backends.Store, opts ...Option) *Store {
+	s := &Store{front: front, back: back, ttl: DefaultLocalTTL, log: zap.NewNop(), now: time.Now, seed: maphash.MakeSeed()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Front returns the front container.
+func (s *Store) Front() *kvcache.Container { return s.front }
+
+// Back returns the back store.
+func (s *Store) Back() backends.Store { return s.back }
+
+// LocalTTL returns the longest life of a front copy.
+func (s *Store) LocalTTL() time.Duration { return s.ttl }
+
+func (s *Store) stripe(id string) int {
+	return int(maphash.String(s.seed, id) % stripes)
+}
+
+// shortHash names a session in logs without revealing its id.
+func shortHash(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:6])
+}
+
+func (s *Store) warn(msg, id string, err error) {
+	s.log.Warn("layered session store: "+msg+"; falling through to the back store",
+		zap.String("front", s.front.Name()), zap.String("session", shortHash(id)), zap.Error(err))
+}
+
+// frontTTL is the life of a front copy of r: LocalTTL, but never past the
+// session's expiry. ok is false when it is not worth storing.
+func (s *Store) frontTTL(r *backends.Record) (time.Duration, bool) {
+	ttl := s.ttl
+	if !r.Expires.IsZero() {
+		if left := r.Expires.Sub(s.now()); left < ttl {
+			ttl = left
+		}
+	}
+	return ttl, ttl >= minFrontTTL
+}
+
+// put writes r into the front, or drops the front copy when r is nil or
+// (nearly) expired. The caller holds the id's stripe lock.
+func (s *Store) put(ctx context.Context, id string, r *backends.Record) {
+	if r != nil {
+		if ttl, ok := s.frontTTL(r); ok {
+			b, err := backends.EncodeRecord(r)
+			if err == nil {
+				err = s.front.Set(ctx, id, b, ttl)
+			}
+			if err == nil {
+				return
+			}
+			s.warn("cannot write the front copy", id, err)
+		}
+	}
+	if err := s.front.Delete(ctx, id); err != nil {
+		s.warn("cannot drop the front copy", id, err)
+	}
+}
+
+// written updates the front after a write to the back that began when the
+// id's stripe was at generation gen: it stores r only when no other write
+// to the stripe finished meanwhile (else the two writes' front copies could
+// land in the wrong order, so it drops the copy and the next Load reads the
+// back), and drops the copy when r is nil.
+func (s *Store) written(ctx context.Context, id string, gen uint64, r *backends.Record) {
+	i := s.stripe(id)
+	s.locks[i].Lock()
+	defer s.locks[i].Unlock()
+	if s.gen[i].Add(1) != gen+1 {
+		r = nil
+	}
+	s.put(ctx, id, r)
+}
+
+// generation returns the id's stripe generation, taken before a back call.
+func (s *Store) generation(id string) uint64 { return s.gen[s.stripe(id)].Load() }
+
+// Load implements backends.Store.
+func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
+	i := s.stripe(id)
+	gen := s.gen[i].Load()
+	b, err := s.front.Get(ctx, id)
+	switch {
+	case err == nil:
+		r, derr := backends.DecodeRecord(id, b)
+		if derr == nil && !r.Expired(s.now()) {
+			return r, nil
+		}
+		if derr != nil {
+			s.warn("front copy is undecodable", id, derr)
+		}
+	case errors.Is(err, kvcache.ErrNotFound):
+	default:
+		s.warn("cannot read the front copy", id, err)
+	}
+	r, err := s.back.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.locks[i].Lock()
+	if s.gen[i].Load() == gen {
+		s.put(ctx, id, r)
+	}
+	s.locks[i].Unlock()
+	return r, nil
+}
+
+// Save implements backends.Store: the back applies the changes, the front
+// gets the result.
+func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
+	gen := s.generation(id)
+	r, err := s.back.Save(ctx, id, ch, opt)
+	if err != nil {
+		// The back may or may not have applied it: drop the copy.
+		s.written(ctx, id, gen, nil)
+		return nil, err
+	}
+	if r.Expired(s.now()) {
+		s.written(ctx, id, gen, nil)
+	} else {
+		s.written(ctx, id, gen, r)
+	}
+	return r, nil
+}
+
+// Delete implements backends.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := s.back.Delete(ctx, id)
+	s.written(ctx, id, 0, nil)
+	return err
+}
+
+// Touch implements backends.Store: the back moves the expiry, the front
+// copy is dropped (the next Load reads the new expiry).
+func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
+	err := s.back.Touch(ctx, id, expires)
+	s.written(ctx, id, 0, nil)
+	return err
+}
+
+// Exists implements backends.Store (asks the back).
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	return s.back.Exists(ctx, id)
+}
+
+// Iterate implements backends.Store (iterates the back).
+func (s *Store) Iterate(ctx context.Context, fn func(backends.Record) error) error {
+	return s.back.Iterate(ctx, fn)
+}
+
+// Setup implements backends.Store (sets the back up).
+func (s *Store) Setup(ctx context.Context) error { return s.back.Setup(ctx) }
+
+// DeleteOlderThan implements backends.Store. The back deletes; when it
+// deleted anything, front copies not saved within age are dropped too, so
+// this instance stops serving them at once (other instances' copies expire
+// within LocalTTL).
+func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
+	cutoff := s.now().Add(-age)
+	n, err := s.back.DeleteOlderThan(ctx, age)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	var ids []string
+	if kerr := s.front.Keys(ctx, func(k string) error {
+		ids = append(ids, k)
+		return nil
+	}); kerr != nil {
+		s.log.Warn("layered session store: cannot list the front after DeleteOlderThan; its copies expire within local_ttl",
+			zap.String("front", s.front.Name()), zap.Duration("local_ttl", s.ttl), zap.Error(kerr))
+		return n, nil
+	}
+	for _, id := range ids {
+		b, gerr := s.front.Get(ctx, id)
+		if gerr != nil {
+			continue
+		}
+		if r, derr := backends.DecodeRecord(id, b); derr == nil && !r.Updated.Before(cutoff) {
+			continue
+		}
+		s.written(ctx, id, 0, nil)
+	}
+	return n, nil
+}
+
+// Info implements backends.Store: named "layered", with the back's
+// abilities.
+func (s *Store) Info() backends.Info {
+	bi := s.back.Info()
+	return backends.Info{Name: "layered", CrossProcess: bi.CrossProcess, Merges: bi.Merges}
+}
+
+// Close closes the back store (the kvcache.Cache owns the front).
+func (s *Store) Close() error {
+	if err := s.back.Close(); err != nil {
+		return fmt.Errorf("layered session store: closing the back store: %w", err)
+	}
+	return nil
+}
