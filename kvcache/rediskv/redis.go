@@ -94,10 +94,16 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 		cmdTimeout:  orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
 		log:         log,
 	}
-	opt.Dialer.Timeout = orDefault(cfg.DialTimeout, DefaultDialTimeout)
-	// A dead connection is detected within the command timeout rather than
-	// after rueidis' default of ten keep-alive periods.
-	opt.ConnWriteTimeout = max(b.cmdTimeout, time.Second)
+	// Configured keys win over the URL's ?dial_timeout= / ?write_timeout=,
+	// which win over the defaults.
+	if cfg.DialTimeout > 0 || opt.Dialer.Timeout == 0 {
+		opt.Dialer.Timeout = orDefault(cfg.DialTimeout, DefaultDialTimeout)
+	}
+	if cfg.CommandTimeout > 0 || opt.ConnWriteTimeout == 0 {
+		// A dead connection is detected within the command timeout rather
+		// than after rueidis' default of ten keep-alive periods.
+		opt.ConnWriteTimeout = max(b.cmdTimeout, time.Second)
+	}
 	opt.DisableCache = !cfg.ClientCache
 	if cfg.ClientCache {
 		// One pipelined connection: rueidis sends a write to a random
