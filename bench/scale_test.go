@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	session "github.com/sessionfx/session"
+	"github.com/sessionfx/session/backends"
+)
+
+// EnvPGMillion gates the 1,000,000-row PostgreSQL case (it takes a while to
+// build and leaves ~300 MB of table until dropped at the end).
+const EnvPGMillion = "SESSIONFX_BENCH_PG_MILLION"
+
+// scaleSample is how many distinct sessions the timing loop cycles through.
+const scaleSample = 1000
+
+// clientID is the deterministic UUIDv4 of live session i.
+func clientID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", i) }
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// sampleRequests returns S2 requests for scaleSample sessions spread over n.
+func sampleRequests(n int) []*http.Request {
+	out := make([]*http.Request, 0, scaleSample)
+	step := max(n/scaleSample, 1)
+	for i := 0; i < n && len(out) < scaleSample; i += step {
+		out = append(out, Request(Scenarios[1], CookieName+"="+clientID(i)))
+	}
+	return out
+}
+
+func runS2Sample(b *testing.B, t *Target, reqs []*http.Request) {
+	h := t.L.Wrap(Scenarios[1].Handler(t.L))
+	b.ReportAllocs()
+	ops0 := t.Ops.Load()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := Serve(h, reqs[i%len(reqs)])
+		if rec.Code != http.StatusOK {
+			b.Fatalf("request %d: %v", i, CheckResponse(rec))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(t.Ops.Load()-ops0)/float64(b.N), "store-ops/op")
+}
+
+// BenchmarkScaleMemory: S2 on sessionfx's memory backend holding 1,000 and
+// 1,000,000 live sessions (requests cycle over 1,000 of them). It also
+// reports heap bytes per live session (runtime.MemStats after GC).
+func BenchmarkScaleMemory(b *testing.B) {
+	var smallDelta float64
+	for _, n := range []int{1000, 1_000_000} {
+		before := heapInUse()
+		kv, closeFn, err := NewMemoryKV(4 << 30)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		now := time.Now().UTC()
+		cfg := SessionfxConfig(Options{})
+		for i := range n {
+			sid := session.HashID(clientID(i))
+			rec := &backends.Record{ID: sid, Data: map[string]any{"user": "alice", "n": int64(1)}, Created: now, Updated: now, Expires: now.Add(cfg.IdleTimeout)}
+			v, err := backends.EncodeRecord(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := kv.Container().Set(ctx, sid, v, cfg.IdleTimeout); err != nil {
+				b.Fatalf("filling session %d of %d: %v", i, n, err)
+			}
+		}
+		delta := float64(heapInUse() - before)
+		perSession := delta / float64(n)
+		// The backend's fixed structures (sized by max_size) are in both
+		// deltas; the difference between the two sizes is per session.
+		marginal := 0.0
+		if n == 1000 {
+			smallDelta = delta
+		} else {
+			marginal = (delta - smallDelta) / float64(n-1000)
+		}
+		t, err := NewSessionfxTarget("memory", "", kv, Options{}, closeFn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs := sampleRequests(n)
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			runS2Sample(b, t, reqs)
+			b.ReportMetric(perSession, "heap-B/session")
+			if marginal > 0 {
+				b.ReportMetric(marginal, "marginal-heap-B/session")
+			}
+		})
+		t.Close()
+		runtime.GC()
+	}
+}
+
+// BenchmarkScalePostgres: S2 on sessionfx's gorm store on PostgreSQL with
+// 1,000 and (when SESSIONFX_BENCH_PG_MILLION=1) 1,000,000 rows, built with
+// one INSERT ... SELECT generate_series.
+func BenchmarkScalePostgres(b *testing.B) {
+	if PostgresDSN() == "" {
+		b.Skipf("%s is unset", EnvPostgres)
+	}
+	sizes := []int{1000}
+	if os.Getenv(EnvPGMillion) == "1" {
+		sizes = append(sizes, 1_000_000)
+	} else {
+		b.Logf("1,000,000 rows skipped: set %s=1", EnvPGMillion)
+	}
+	ctx := context.Background()
+	for _, n := range sizes {
+		table := UniqueName("sfxscale_")
+		st, closeFn, err := NewGormPostgres(table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// A template row written by the store itself, so the data column's
+		// format is the store's own.
+		now := time.Now().UTC()
+		cfg := SessionfxConfig(Options{})
+		if _, err := st.Save(ctx, "template", backends.Changes{Set: map[string]any{"user": "alice", "n": int64(1)}}, backends.SaveOptions{Expires: now.Add(cfg.IdleTimeout), Created: now}); err != nil {
+			b.Fatal(err)
+		}
+		q := fmt.Sprintf(`INSERT INTO %[1]s (session_id, data, version, created_at, updated_at, expires_at)
+SELECT encode(sha256(convert_to('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'), 'UTF8')), 'hex'),
+       t.data, t.version, t.created_at, t.updated_at, t.expires_at
+FROM generate_series(0, %[2]d) AS g, (SELECT * FROM %[1]s WHERE session_id = 'template') AS t`, table, n-1)
+		start := time.Now()
+		if err := st.DB().Exec(q).Error; err != nil {
+			closeFn()
+			b.Fatalf("filling %d rows: %v", n, err)
+		}
+		if err := st.DB().Exec("ANALYZE " + table).Error; err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d rows inserted in %s", n, time.Since(start).Round(time.Millisecond))
+		t, err := NewSessionfxTarget("postgres", "", st, Options{}, closeFn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs := sampleRequests(n)
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			runS2Sample(b, t, reqs)
+		})
+		t.Close()
+	}
+}

@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	session "github.com/sessionfx/session"
+	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/cookiestore"
+	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/kvcache"
+	"github.com/sessionfx/session/kvcache/rediskv"
+)
+
+// countingStore wraps a backends.Store and counts its calls. It does not
+// implement backends.ClientSide, so it is only used for server-side stores.
+type countingStore struct {
+	backends.Store
+	c *Counter
+}
+
+func (s countingStore) Load(ctx context.Context, id string) (*backends.Record, error) {
+	s.c.read()
+	return s.Store.Load(ctx, id)
+}
+
+func (s countingStore) Save(ctx context.Context, id string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
+	s.c.write()
+	return s.Store.Save(ctx, id, ch, opt)
+}
+
+func (s countingStore) Delete(ctx context.Context, id string) error {
+	s.c.write()
+	return s.Store.Delete(ctx, id)
+}
+
+func (s countingStore) Exists(ctx context.Context, id string) (bool, error) {
+	s.c.read()
+	return s.Store.Exists(ctx, id)
+}
+
+func (s countingStore) Touch(ctx context.Context, id string, exp time.Time) error {
+	s.c.write()
+	return s.Store.Touch(ctx, id, exp)
+}
+
+// countingClientStore wraps the cookie store: Open is a decode (read), Seal
+// an encode (write), as for gorilla's CookieStore.
+type countingClientStore struct {
+	countingStore
+	cs backends.ClientSide
+}
+
+func (s countingClientStore) Open(token string) (*backends.Record, error) {
+	s.c.read()
+	return s.cs.Open(token)
+}
+
+func (s countingClientStore) Seal(rec *backends.Record) (string, error) {
+	s.c.write()
+	return s.cs.Seal(rec)
+}
+
+// sfxLib drives sessionfx: the manager's middleware, session.From in handlers.
+type sfxLib struct{ m *session.Manager }
+
+func (l sfxLib) Wrap(h http.Handler) http.Handler { return l.m.Middleware(h) }
+
+func (l sfxLib) sess(r *http.Request) *session.Session {
+	s, err := session.From(r.Context())
+	if err != nil {
+		panic(fmt.Sprintf("sessionfx: From: %v", err))
+	}
+	return s
+}
+
+func (l sfxLib) GetString(_ http.ResponseWriter, r *http.Request, key string) string {
+	return l.sess(r).GetString(key)
+}
+
+func (l sfxLib) Incr(_ http.ResponseWriter, r *http.Request, key string) {
+	s := l.sess(r)
+	if err := s.Set(key, s.GetInt(key)+1); err != nil {
+		panic(err)
+	}
+}
+
+func (l sfxLib) Put(_ http.ResponseWriter, r *http.Request, key, value string) {
+	if err := l.sess(r).Set(key, value); err != nil {
+		panic(err)
+	}
+}
+
+// SessionfxConfig is the configuration every sessionfx target uses: the
+// defaults (lifetime 24h, idle timeout 30m, hashed ids), with o.IdleTimeout
+// when set.
+func SessionfxConfig(o Options) session.SessionConfig {
+	cfg := session.DefaultSessionConfig()
+	cfg.Cookie.Name = CookieName
+	if o.IdleTimeout > 0 {
+		cfg.IdleTimeout = o.IdleTimeout
+	}
+	return cfg
+}
+
+// NewSessionfxTarget builds a sessionfx target on store (wrapped by a counter).
+func NewSessionfxTarget(backend, note string, store backends.Store, o Options, closeFn func()) (*Target, error) {
+	c := &Counter{}
+	var wrapped backends.Store = countingStore{Store: store, c: c}
+	if cs, ok := store.(backends.ClientSide); ok {
+		wrapped = countingClientStore{countingStore: countingStore{Store: store, c: c}, cs: cs}
+	}
+	m, err := session.NewManager(SessionfxConfig(o), wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("sessionfx %s: NewManager: %w", backend, err)
+	}
+	return &Target{Lib: "sessionfx", Backend: backend, Note: note, L: sfxLib{m}, Ops: &c.Ops, Writes: &c.Writes, Close: closeFn}, nil
+}
+
+// NewMemoryKV returns a KVStore on a fresh memory backend of maxSize bytes.
+func NewMemoryKV(maxSize int64) (*backends.KVStore, func(), error) {
+	b, err := kvcache.NewMemory("bench", kvcache.BackendConfig{Type: "memory", MaxSize: kvcache.ByteSize(maxSize)}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return backends.NewKVStore(kvcache.NewContainer("session", "session:", 0, b)), func() { _ = b.Close() }, nil
+}
+
+// NewRedisKV returns a KVStore on Redis under a unique key prefix; the
+// prefix's keys are deleted by the returned close function.
+func NewRedisKV(clientCache bool) (*backends.KVStore, func(), error) {
+	url := RedisURL()
+	if url == "" {
+		return nil, nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvRedis)
+	}
+	b, err := rediskv.New("bench", kvcache.BackendConfig{Type: "redis", URL: url, ClientCache: clientCache}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct := kvcache.NewContainer("session", UniqueName("sfxbench:")+":", 0, b)
+	return backends.NewKVStore(ct), func() {
+		_ = ct.Clear(context.Background())
+		_ = b.Close()
+	}, nil
+}
+
+// NewGormSQLite returns a gorm store on a SQLite file in dir.
+func NewGormSQLite(dir string) (*gormstore.Store, error) {
+	s, err := gormstore.NewFromConfig(gormstore.Config{Driver: "sqlite", DSN: filepath.Join(dir, "sfx.sqlite3"), Table: "sessions"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Setup(context.Background())
+}
+
+// NewGormPostgres returns a gorm store on a fresh table in PostgreSQL; the
+// close function drops it.
+func NewGormPostgres(table string) (*gormstore.Store, func(), error) {
+	dsn := PostgresDSN()
+	if dsn == "" {
+		return nil, nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvPostgres)
+	}
+	s, err := gormstore.NewFromConfig(gormstore.Config{Driver: "postgres", DSN: dsn, Table: table}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Setup(context.Background()); err != nil {
+		_ = s.Close()
+		return nil, nil, err
+	}
+	return s, func() {
+		s.DB().Exec("DROP TABLE IF EXISTS " + table)
+		_ = s.Close()
+	}, nil
+}
+
+func sessionfxBuilders() []Builder {
+	return []Builder{
+		{"sessionfx", "memory", func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewMemoryKV(256 << 20)
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("memory", "kvcache memory (ristretto), 256MiB", s, o, closeFn)
+		}},
+		{"sessionfx", "cookie", func(_ context.Context, o Options) (*Target, error) {
+			s, err := cookiestore.New(cookiestore.Config{DevMode: true, CookieName: CookieName}, nil)
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("cookie", "cookiestore (XChaCha20-Poly1305 sealed cookie)", s, o, func() {})
+		}},
+		{"sessionfx", "redis", func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewRedisKV(false)
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("redis", "kvcache redis (rueidis), no client cache", s, o, closeFn)
+		}},
+		{"sessionfx", "redis-cc", func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewRedisKV(true)
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("redis-cc", "kvcache redis (rueidis) with client-side caching", s, o, closeFn)
+		}},
+		{"sessionfx", "sqlite", func(_ context.Context, o Options) (*Target, error) {
+			dir, err := tempDir()
+			if err != nil {
+				return nil, err
+			}
+			s, err := NewGormSQLite(dir)
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("sqlite", "gormstore on SQLite file (glebarez, pure Go)", s, o, func() { _ = s.Close(); removeAll(dir) })
+		}},
+		{"sessionfx", "postgres", func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewGormPostgres(UniqueName("sfxbench_"))
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("postgres", "gormstore on PostgreSQL (pgx)", s, o, closeFn)
+		}},
+	}
+}
