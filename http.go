@@ -19,60 +19,81 @@ import (
 // member without touching the store, and — if the handler used the session
 // — saves it and sets the cookie just before the response headers go out.
 // A save that fails then is answered by the error handler instead of the
-// handler's response.
+// handler's response. A panic in the handler ends the scope as a failure
+// (the session's changes are discarded) and is re-raised.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
-	inner := m.sessionHandler(next)
-	scoped := m.registry.Middleware(func(r *http.Request, err error) {
-		m.log.Error("session: ending request scope", zap.String("path", r.URL.Path), zap.Error(err))
-	})(inner)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ctxmember.FromContext(r.Context()) != nil {
-			inner.ServeHTTP(w, r)
+		if sc := ctxmember.FromContext(r.Context()); sc != nil {
+			// An outer scope (e.g. Registry.Middleware) owns the lifetime.
+			m.serve(w, r.WithContext(withManager(r.Context(), m)), sc, next)
 			return
 		}
-		scoped.ServeHTTP(w, r)
+		sc, ctx := m.registry.NewScopeWith(r.Context(), m)
+		r = r.WithContext(ctx)
+		defer func() {
+			if p := recover(); p != nil {
+				if err := sc.End(&ctxmember.PanicError{Value: p}); err != nil {
+					m.log.Error("session: ending request scope", zap.Error(err))
+				}
+				panic(p)
+			}
+		}()
+		m.serve(w, r, sc, next)
+		if err := sc.End(nil); err != nil {
+			m.log.Error("session: ending request scope", zap.Error(err))
+		}
 	})
 }
 
-func (m *Manager) sessionHandler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := withManager(r.Context(), m)
-		r = r.WithContext(ctx)
-		sc := ctxmember.FromContext(ctx)
-		clientHad := false
-		if c := m.readCookie(r); c != "" {
-			clientHad = true
-			if err := sc.Set(m.idMember, c); err != nil {
-				m.log.Warn("session: cannot set id member from cookie", zap.Error(err))
-			}
+func (m *Manager) serve(w http.ResponseWriter, r *http.Request, sc *ctxmember.Scope, next http.Handler) {
+	clientHad := false
+	if c := m.readCookie(r); c != "" {
+		clientHad = true
+		if err := sc.Set(m.idMember, c); err != nil {
+			m.log.Warn("session: cannot set id member from cookie", zap.Error(err))
 		}
-		rw := &responseWriter{ResponseWriter: w, m: m, r: r, sc: sc, clientHad: clientHad}
-		next.ServeHTTP(rw, r)
-		rw.beforeHeaders()
-	})
+	}
+	rw := &responseWriter{ResponseWriter: w, m: m, r: r, sc: sc, clientHad: clientHad}
+	next.ServeHTTP(rw, r)
+	rw.beforeHeaders()
 }
 
 // readCookie returns the session cookie's value, or "" when absent,
-// oversized or malformed (never an error: a bad cookie is ignored).
+// oversized or malformed (never an error: a bad cookie is ignored). It scans
+// the Cookie header itself instead of parsing every cookie (net/http's
+// Request.Cookie), so requests pay no allocation for it.
 func (m *Manager) readCookie(r *http.Request) string {
 	name := m.cfg.Cookie.Name
-	for _, line := range r.Header.Values("Cookie") {
-		// Cheap reject of oversized headers before net/http parses them.
-		if !strings.Contains(line, name) {
-			continue
-		}
-		for _, c := range r.Cookies() {
-			if c.Name != name {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
 				continue
 			}
-			if len(c.Value) == 0 || len(c.Value) > m.cfg.MaxCookieSize {
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if v == "" || len(v) > m.cfg.MaxCookieSize || !validCookieValue(v) {
 				return ""
 			}
-			return c.Value
+			return v
 		}
-		return ""
 	}
 	return ""
+}
+
+// validCookieValue reports whether v has only RFC 6265 cookie-octets.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // responseWriter runs the session commit once, just before the headers go

@@ -490,7 +490,9 @@ func From(ctx context.Context) (*Session, error) {
 		return nil, ErrNoScope
 	}
 	name := "session"
-	if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+	if m, ok := sc.Owner().(*Manager); ok {
+		name = m.cfg.Member
+	} else if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
 		name = m.cfg.Member
 	}
 	v, err := sc.Get(name)
@@ -509,7 +511,9 @@ func SetID(ctx context.Context, id string) error {
 		return ErrNoScope
 	}
 	name := "session_id"
-	if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+	if m, ok := sc.Owner().(*Manager); ok {
+		name = m.idMember
+	} else if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
 		name = m.idMember
 	}
 	if err := sc.Set(name, id); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/sessionfx/session/backends/gormstore"
 	"github.com/sessionfx/session/ctxmember"
 	"github.com/sessionfx/session/kvcache"
+	"github.com/sessionfx/session/kvcache/rediskv"
 )
 
 // ConfigPath names the INI or YAML file the module reads. Supply it with
@@ -49,6 +50,7 @@ var Module = fx.Module("session",
 		provideManager,
 		provideRegistry,
 		func(m *Manager) HTTPMiddleware { return m.Middleware },
+		fx.Annotate(rediskv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
 	),
 	kvcache.Module,
 )

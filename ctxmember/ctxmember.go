@@ -125,25 +125,37 @@ func (p *PanicError) Unwrap() error {
 }
 
 type slot struct {
-	once  sync.Once
-	value any
-	err   error
-	done  bool // set under Scope.mu after once completes
-	order int
+	name     string
+	once     sync.Once
+	value    any
+	err      error
+	done     bool // set under Scope.mu after once completes
+	building bool
 }
 
-// Scope is one request's or job's set of members and values.
-type Scope struct {
-	reg *Registry
-	ctx context.Context
+type namedValue struct {
+	name  string
+	value any
+}
 
-	mu       sync.Mutex
-	slots    map[string]*slot
-	values   map[string]any
-	locked   map[string]string // value name -> member name that locked it
-	built    []string          // member names in build order
-	building map[string]bool
-	ended    bool
+type lock struct {
+	value, by string
+}
+
+// Scope is one request's or job's set of members and values. It allocates
+// nothing beyond itself until a member is built or a value is set, so a
+// request that uses no member costs almost nothing.
+type Scope struct {
+	reg   *Registry
+	ctx   context.Context
+	owner any
+
+	mu     sync.Mutex
+	slots  []*slot // in creation order
+	built  []*slot // in build order
+	values []namedValue
+	locked []lock
+	ended  bool
 }
 
 type scopeKey struct{}
@@ -151,7 +163,13 @@ type scopeKey struct{}
 // NewScope opens a scope. The returned context carries the scope, so that
 // FromContext finds it.
 func (r *Registry) NewScope(ctx context.Context) (*Scope, context.Context) {
-	s := &Scope{reg: r, slots: map[string]*slot{}, values: map[string]any{}, locked: map[string]string{}, building: map[string]bool{}}
+	return r.NewScopeWith(ctx, nil)
+}
+
+// NewScopeWith opens a scope with an owner value (for example the component
+// that opened it), available through Owner.
+func (r *Registry) NewScopeWith(ctx context.Context, owner any) (*Scope, context.Context) {
+	s := &Scope{reg: r, owner: owner}
 	ctx = context.WithValue(ctx, scopeKey{}, s)
 	s.ctx = ctx
 	return s, ctx
@@ -166,6 +184,21 @@ func FromContext(ctx context.Context) *Scope {
 // Context returns the scope's context.
 func (s *Scope) Context() context.Context { return s.ctx }
 
+// Owner returns the owner value given to NewScopeWith (nil otherwise).
+func (s *Scope) Owner() any { return s.owner }
+
+// Registry returns the registry the scope was opened from.
+func (s *Scope) Registry() *Registry { return s.reg }
+
+func (s *Scope) slotLocked(name string) *slot {
+	for _, sl := range s.slots {
+		if sl.name == name {
+			return sl
+		}
+	}
+	return nil
+}
+
 // Get returns the member named name, building it on first access. Concurrent
 // first calls build it once; all callers get the same value or error. A
 // failed build is not retried within the scope.
@@ -179,36 +212,36 @@ func (s *Scope) Get(name string) (any, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: get %q", ErrEnded, name)
 	}
-	sl := s.slots[name]
+	sl := s.slotLocked(name)
 	if sl == nil {
-		sl = &slot{}
-		s.slots[name] = sl
+		sl = &slot{name: name}
+		s.slots = append(s.slots, sl)
+	}
+	if sl.building {
+		s.mu.Unlock()
+		// Only the goroutine building it can get here before once returns
+		// for everyone else: it asked for itself.
+		return nil, fmt.Errorf("%w: %q", ErrCycle, name)
 	}
 	s.mu.Unlock()
 
 	sl.once.Do(func() {
 		s.mu.Lock()
-		if s.building[name] {
-			s.mu.Unlock()
-			sl.err = fmt.Errorf("%w: %q", ErrCycle, name)
-			return
-		}
-		s.building[name] = true
+		sl.building = true
 		// Lock the values before building: a Set racing with the build
 		// must fail rather than be read or not read by chance.
 		for _, v := range m.Locks {
-			s.locked[v] = name
+			s.locked = append(s.locked, lock{value: v, by: name})
 		}
 		s.mu.Unlock()
 
 		v, err := safeBuild(s.ctx, m, s)
 
 		s.mu.Lock()
-		delete(s.building, name)
+		sl.building = false
 		sl.value, sl.err, sl.done = v, err, true
 		if err == nil {
-			sl.order = len(s.built)
-			s.built = append(s.built, name)
+			s.built = append(s.built, sl)
 		}
 		s.mu.Unlock()
 	})
@@ -226,17 +259,15 @@ func safeBuild(ctx context.Context, m Member, s *Scope) (v any, err error) {
 
 // Built reports whether the member has been built (successfully) in this scope.
 func (s *Scope) Built(name string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sl := s.slots[name]
-	return sl != nil && sl.done && sl.err == nil
+	_, ok := s.Peek(name)
+	return ok
 }
 
 // Peek returns the member's value if it has been built, without building it.
 func (s *Scope) Peek(name string) (any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.slots[name]
+	sl := s.slotLocked(name)
 	if sl == nil || !sl.done || sl.err != nil {
 		return nil, false
 	}
@@ -251,10 +282,18 @@ func (s *Scope) Set(name string, value any) error {
 	if s.ended {
 		return fmt.Errorf("%w: set %q", ErrEnded, name)
 	}
-	if by, ok := s.locked[name]; ok {
-		return fmt.Errorf("%w: %q was read when %q was built", ErrLocked, name, by)
+	for _, l := range s.locked {
+		if l.value == name {
+			return fmt.Errorf("%w: %q was read when %q was built", ErrLocked, name, l.by)
+		}
 	}
-	s.values[name] = value
+	for i := range s.values {
+		if s.values[i].name == name {
+			s.values[i].value = value
+			return nil
+		}
+	}
+	s.values = append(s.values, namedValue{name, value})
 	return nil
 }
 
@@ -262,8 +301,12 @@ func (s *Scope) Set(name string, value any) error {
 func (s *Scope) Value(name string) (any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.values[name]
-	return v, ok
+	for _, v := range s.values {
+		if v.name == name {
+			return v.value, true
+		}
+	}
+	return nil, false
 }
 
 // End closes the built members in reverse build order, passing outcome to
@@ -276,21 +319,17 @@ func (s *Scope) End(outcome error) error {
 		return nil
 	}
 	s.ended = true
-	built := append([]string(nil), s.built...)
-	values := make([]any, len(built))
-	for i, n := range built {
-		values[i] = s.slots[n].value
-	}
+	built := s.built
 	s.mu.Unlock()
 
 	var errs []error
 	for i := len(built) - 1; i >= 0; i-- {
-		m, _ := s.reg.member(built[i])
+		m, _ := s.reg.member(built[i].name)
 		if m.Close == nil {
 			continue
 		}
-		if err := safeClose(s.ctx, m, values[i], outcome); err != nil {
-			errs = append(errs, fmt.Errorf("ctxmember: closing %q: %w", built[i], err))
+		if err := safeClose(s.ctx, m, built[i].value, outcome); err != nil {
+			errs = append(errs, fmt.Errorf("ctxmember: closing %q: %w", built[i].name, err))
 		}
 	}
 	return errors.Join(errs...)
