@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	session "github.com/sessionfx/session"
+	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/rediskv"
 )
@@ -80,10 +83,11 @@ func miHandler(w http.ResponseWriter, r *http.Request) {
 // miStart starts one instance: session.Module on configFile (with the
 // environment overrides the test set), serving miHandler. The redis kvcache
 // type is provided here in case the module does not register it itself.
-func miStart(t *testing.T, configFile string) string {
+func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 	t.Helper()
 	var url string
 	app := fxtest.New(t,
+		fx.Options(opts...),
 		fx.Supply(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
 		session.Module,
 		session.WithConfigFile(configFile),
@@ -377,4 +381,93 @@ func TestRedisDown(t *testing.T) {
 	miWant(t, "write after Redis came back", code, body, 200, "b=2")
 	code, body, _ = miDo(t, app, "/?op=get&key=b", c)
 	miWant(t, "read after Redis came back", code, body, 200, "b=2")
+}
+
+// miLayeredOption registers the layered store as a plugin unless the
+// module already has it built in.
+func miLayeredOption() fx.Option {
+	var reg *backends.Registry
+	if app := fx.New(fx.NopLogger, session.Module, fx.Populate(&reg)); app.Err() == nil && slices.Contains(reg.Names(), "layered") {
+		return fx.Options()
+	}
+	return fx.Provide(fx.Annotate(layered.Registration, fx.ResultTags(session.StoreGroup)))
+}
+
+// TestMultiInstanceLayered runs two instances with backend = layered, each
+// with its own memory front, over one Redis: another instance's writes may
+// be served stale for at most layered.local_ttl (300ms in the config), never
+// longer.
+func TestMultiInstanceLayered(t *testing.T) {
+	url := os.Getenv(miRedisEnv)
+	if url == "" {
+		t.Skipf("%s is not set; set it (e.g. redis://127.0.0.1:6379/0) to run the two-instance layered test", miRedisEnv)
+	}
+	const bound = 300 * time.Millisecond // layered.local_ttl in testdata/multi/layered.ini
+	miRedisPrefix(t, url)
+	one := miStart(t, "testdata/multi/layered.ini", miLayeredOption())
+	two := miStart(t, "testdata/multi/layered.ini", miLayeredOption())
+	afterBound := func(since time.Time) { time.Sleep(time.Until(since.Add(bound + 30*time.Millisecond))) }
+
+	_, _, c := miDo(t, one, "/?op=set&key=a&val=1", "")
+	code, body, _ := miDo(t, two, "/?op=get&key=a", c)
+	miWant(t, "read on instance 2", code, body, 200, "a=1")
+	code, body, _ = miDo(t, one, "/?op=set&key=a&val=2", c)
+	written := time.Now()
+	miWant(t, "second write on instance 1", code, body, 200, "a=2")
+	code, body, _ = miDo(t, one, "/?op=get&key=a", c)
+	miWant(t, "instance 1 reads its own write", code, body, 200, "a=2")
+	code, body, _ = miDo(t, two, "/?op=get&key=a", c)
+	if code != 200 || !(strings.Contains(body, "a=1") || strings.Contains(body, "a=2")) {
+		t.Fatalf("instance 2 within the bound: %d %q; want a=1 (stale) or a=2", code, body)
+	}
+	afterBound(written)
+	code, body, _ = miDo(t, two, "/?op=get&key=a", c)
+	miWant(t, "instance 2 after local_ttl", code, body, 200, "a=2")
+
+	// Renew (login) on instance 1: instance 2 stops honouring the old id
+	// within the bound.
+	code, body, renewed := miDo(t, one, "/?op=renew&key=a", c)
+	renewedAt := time.Now()
+	miWant(t, "renew on instance 1", code, body, 200, "a=2")
+	afterBound(renewedAt)
+	code, body, cleared := miDo(t, two, "/?op=get&key=a", c)
+	miWant(t, "old id on instance 2 after local_ttl", code, body, 200, "keys= a=")
+	if cleared != "-" {
+		t.Fatalf("old id on instance 2 after local_ttl: cookie %q, want it cleared", cleared)
+	}
+	code, body, _ = miDo(t, two, "/?op=get&key=a", renewed)
+	miWant(t, "new id on instance 2", code, body, 200, "a=2")
+
+	// Concurrent writes of distinct keys split across both instances all
+	// reach the back (Redis merges them); after the bound both see them.
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		inst := []string{one, two}[i%2]
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/?op=set&key=k%02d&val=%d", inst, i, i), nil)
+			req.AddCookie(&http.Cookie{Name: "sid", Value: renewed})
+			if res, err := http.DefaultClient.Do(req); err != nil {
+				t.Errorf("write %d: %v", i, err)
+			} else {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					t.Errorf("write %d: status %d", i, res.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	done := time.Now()
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("k%02d", i))
+	}
+	want = append([]string{"a"}, want...)
+	afterBound(done)
+	for i, inst := range []string{one, two} {
+		code, body, _ := miDo(t, inst, "/?op=get&key=a", renewed)
+		miWant(t, fmt.Sprintf("instance %d after concurrent writes and local_ttl", i+1), code, body, 200, "keys="+strings.Join(want, ",")+" ")
+	}
 }
