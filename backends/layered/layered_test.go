@@ -293,22 +293,35 @@ func TestBackFailureSurfaces(t *testing.T) {
 	}
 }
 
+// BenchmarkLoad compares a read served by the front with one served by the
+// back alone (SQLite, and Redis when SESSIONFX_TEST_REDIS_URL is set).
 func BenchmarkLoad(b *testing.B) {
-	back := sqliteBack(b)
-	id := uuid.NewString()
-	if _, err := back.Save(context.Background(), id, backends.Changes{Set: storetest.Canonical()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)}); err != nil {
-		b.Fatal(err)
+	backs := []struct {
+		name string
+		new  func(b *testing.B) backends.Store
+	}{
+		{"gorm-sqlite", func(b *testing.B) backends.Store { return sqliteBack(b) }},
+		{"kvcache-redis", func(b *testing.B) backends.Store { return backends.NewKVStore(redisContainer(b)) }},
 	}
-	run := func(b *testing.B, s backends.Store) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Load(context.Background(), id); err != nil {
+	for _, bk := range backs {
+		b.Run(bk.name, func(b *testing.B) {
+			back := bk.new(b)
+			id := uuid.NewString()
+			if _, err := back.Save(context.Background(), id, backends.Changes{Set: storetest.Canonical()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
-		}
+			run := func(b *testing.B, s backends.Store) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.Load(context.Background(), id); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.Run("back-only", func(b *testing.B) { run(b, back) })
+			b.Run("layered-hit", func(b *testing.B) {
+				run(b, layered.New(memContainer(b, "front"), back, layered.WithLocalTTL(time.Hour)))
+			})
+		})
 	}
-	b.Run("gorm-sqlite-only", func(b *testing.B) { run(b, back) })
-	b.Run("layered-hit", func(b *testing.B) {
-		run(b, layered.New(memContainer(b, "front"), back, layered.WithLocalTTL(time.Hour)))
-	})
 }
