@@ -226,3 +226,33 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	}
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
+
+func TestCookieStoreEndToEnd(t *testing.T) {
+	c, app, _ := startExample(t, copyConfig(t, "config.cookie.ini"))
+	defer app.Stop(context.Background())
+	c.do("POST", "/visits", nil)
+	if _, body, _ := c.do("POST", "/visits", nil); body != "{\"visits\":2}\n" {
+		t.Fatalf("cookie store visits: %q", body)
+	}
+	if strings.Contains(c.cookie, "visits") || len(c.cookie) < 60 {
+		t.Fatalf("the cookie must be sealed, got %q", c.cookie)
+	}
+	tampered := []byte(c.cookie)
+	tampered[len(tampered)/2] ^= 1
+	bad := &client{t: t, base: c.base, cookie: string(tampered)}
+	if code, body, _ := bad.do("GET", "/visits", nil); code != 200 || body != "{\"visits\":0}\n" {
+		t.Fatalf("a tampered cookie must give a fresh session: %d %q", code, body)
+	}
+	if code, _, _ := c.do("POST", "/login", url.Values{"user": {"ann"}}); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	if _, body, _ := c.do("GET", "/kv/user_id", nil); !strings.Contains(body, "ann") {
+		t.Fatalf("after login: %q", body)
+	}
+	if code, _, _ := c.do("GET", "/sessions?user=ann", nil); code != 501 {
+		t.Fatalf("the cookie store cannot list sessions: want 501, got %d", code)
+	}
+	if c.do("POST", "/logout", nil); c.cookie != "" {
+		t.Fatal("logout must expire the cookie")
+	}
+}
