@@ -40,6 +40,9 @@ wait_port Redis 6379
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+rev="$(git rev-parse --short HEAD)"
+dirty="$(git -C .. status --porcelain --untracked-files=no -- . ':!bench' | awk '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
+[ -n "$dirty" ] && dirty=" plus uncommitted changes in: $dirty"
 cmd="go test -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME -timeout 0 ."
 echo "run.sh: $cmd"
 eval "$cmd" | tee "$work/bench.txt"
@@ -54,6 +57,7 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 machine="- $(nproc) cores, ${cpu}, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)
 - $(go version)
 - $(redis-server --version | cut -d' ' -f1-3), $(psql --version 2>/dev/null || echo 'PostgreSQL (psql not found)')
+- sessionfx at commit ${rev}${dirty} (when the benchmark binary was built)
 - run at $(date -u '+%Y-%m-%d %H:%M UTC'); other processes were sharing the machine unless stated otherwise"
 full="COUNT=$COUNT BENCHTIME=$BENCHTIME BENCH='$BENCH' REPEATS=$REPEATS SESSIONFX_BENCH_PG_MILLION=${SESSIONFX_BENCH_PG_MILLION:-0} bench/run.sh
 # runs: $cmd
