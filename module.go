@@ -10,6 +10,7 @@ import (
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/cookiestore"
 	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/ctxmember"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/rediskv"
@@ -202,5 +203,6 @@ func builtinStores() []backends.Registration {
 		backends.NullRegistration(),
 		gormstore.Registration(),
 		cookiestore.Registration(),
+		layered.Registration(),
 	}
 }
