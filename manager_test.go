@@ -16,6 +16,7 @@ import (
 
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/gormstore"
 	"github.com/sessionfx/session/kvcache"
 )
 
@@ -446,4 +447,39 @@ func TestNoGoroutineLeak(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	m.StopCleanup()
 	_ = kv.Close()
+}
+
+func TestPeriodicCleanupDeletesExpiredRows(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := gormstore.DefaultConfig()
+	cfg.DSN = t.TempDir() + "/cleanup.sqlite3"
+	st, err := gormstore.NewFromConfig(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, st, func(c *session.SessionConfig) { c.Lifetime = 2 * time.Second; c.IdleTimeout = 0 })
+	count := func() (n int64) {
+		st.Query(ctx).Count(&n)
+		return n
+	}
+	writeSession(t, m, map[string]any{"a": 1})
+	time.Sleep(1200 * time.Millisecond)
+	late := writeSession(t, m, map[string]any{"b": 2})
+	m.StartCleanup(50 * time.Millisecond)
+	defer m.StopCleanup()
+	deadline := time.Now().Add(3 * time.Second)
+	for count() == 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("periodic cleanup: want the expired row deleted and the live one kept (1 row), got %d", n)
+	}
+	if s, _ := m.Load(ctx, late); s.GetInt("b") != 2 {
+		t.Fatal("periodic cleanup deleted a live session")
+	}
 }
