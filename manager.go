@@ -129,7 +129,9 @@ func (m *Manager) storageID(id string) string {
 // hash_ids keeps instead of the id.
 func HashID(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	var buf [sha256.Size * 2]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 // shortHash is what logs show instead of a session id.
@@ -222,7 +224,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	if rec.Data == nil {
 		rec.Data = map[string]any{}
 	}
-	s.data = copyData(rec.Data)
+	s.data, s.shared = rec.Data, true
 	if m.cfg.IdleTimeout > 0 {
 		// Half-life rule: refresh the idle deadline only once half of the
 		// idle window has passed, so most read-only requests write nothing.
@@ -326,7 +328,7 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	s.destroyed = true
 	s.rec = nil
 	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
-	s.data = map[string]any{}
+	s.data, s.shared = nil, false
 	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 	return nil
 }

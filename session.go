@@ -61,7 +61,10 @@ type Session struct {
 	id   string // the id the client holds; "" until first write
 	sid  string // storage id (hash of id when hash_ids is on)
 	data map[string]any
-	rec  *backends.Record // as loaded or last saved; nil when never stored
+	// shared is true while data is rec.Data itself (reads cost no copy);
+	// the first change copies it (own).
+	shared bool
+	rec    *backends.Record // as loaded or last saved; nil when never stored
 
 	set     map[string]any
 	deleted map[string]struct{}
@@ -79,7 +82,7 @@ type Session struct {
 }
 
 func newSession(m *Manager) *Session {
-	return &Session{m: m, data: map[string]any{}}
+	return &Session{m: m} // data is allocated on first write or load
 }
 
 // ID returns the session id: empty until the session is first written, then
@@ -248,6 +251,7 @@ func (s *Session) Set(key string, value any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ensureID()
+	s.own()
 	s.data[key] = v
 	if s.set == nil {
 		s.set = map[string]any{}
@@ -270,8 +274,17 @@ func (s *Session) Delete(key string) error {
 	return nil
 }
 
+// own makes data safe to change: a private copy of what was loaded.
+func (s *Session) own() {
+	if s.shared || s.data == nil {
+		s.data = copyData(s.data)
+		s.shared = false
+	}
+}
+
 func (s *Session) deleteLocked(key string) {
 	s.ensureID()
+	s.own()
 	delete(s.data, key)
 	delete(s.set, key)
 	if s.deleted == nil {
@@ -325,7 +338,7 @@ func (s *Session) Clear() {
 		return
 	}
 	s.ensureID()
-	s.data = map[string]any{}
+	s.data, s.shared = map[string]any{}, false
 	s.set = nil
 	s.deleted = nil
 	s.cleared = true
@@ -352,11 +365,11 @@ func (s *Session) Revert() {
 func (s *Session) revertLocked() {
 	s.set, s.deleted, s.cleared = nil, nil, false
 	if s.rec == nil {
-		s.data = map[string]any{}
+		s.data, s.shared = nil, false
 		s.id, s.sid, s.renewFrom = "", "", ""
 		return
 	}
-	s.data = copyData(s.rec.Data)
+	s.data, s.shared = s.rec.Data, true
 	if s.renewFrom != "" {
 		s.id, s.sid = s.renewID, s.renewFrom
 		s.renewFrom, s.renewID = "", ""
