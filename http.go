@@ -189,21 +189,23 @@ func (m *Manager) writeCookie(h http.Header, s *Session, clientHad bool) {
 	}
 }
 
+// maxAge is the cookie's Max-Age: the time left of the session's absolute
+// lifetime when cookie.persist is on (0, a browser-session cookie, when
+// persist is off or there is no lifetime). The idle timeout is enforced by
+// the store, not by the cookie, so a touched session keeps its cookie.
 func (m *Manager) maxAge(s *Session) int {
-	if !m.cfg.Cookie.Persist || s.rec == nil {
-		if m.cfg.Cookie.Persist && m.cfg.Lifetime > 0 {
-			return int(m.cfg.Lifetime / time.Second)
-		}
+	if !m.cfg.Cookie.Persist || m.cfg.Lifetime <= 0 {
 		return 0
 	}
-	if m.cfg.Lifetime > 0 {
-		left := time.Until(s.rec.Created.Add(m.cfg.Lifetime))
-		if left < time.Second {
-			left = time.Second
-		}
-		return int(left / time.Second)
+	created := m.now()
+	if s.rec != nil && !s.rec.Created.IsZero() {
+		created = s.rec.Created
 	}
-	return 0
+	left := created.Add(m.cfg.Lifetime).Sub(m.now())
+	if left < time.Second {
+		left = time.Second
+	}
+	return int(left / time.Second)
 }
 
 func (m *Manager) setCookie(h http.Header, value string, maxAge int) {
