@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,7 +29,8 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			m.serve(w, r.WithContext(withManager(r.Context(), m)), sc, next)
 			return
 		}
-		sc, ctx := m.registry.NewScopeWith(r.Context(), m)
+		rw := &responseWriter{ResponseWriter: w, m: m}
+		sc, ctx := m.registry.NewScopeWith(r.Context(), rw)
 		r = r.WithContext(ctx)
 		defer func() {
 			if p := recover(); p != nil {
@@ -38,7 +40,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 				panic(p)
 			}
 		}()
-		m.serve(w, r, sc, next)
+		m.serveWith(rw, r, sc, next)
 		if err := sc.End(nil); err != nil {
 			m.log.Error("session: ending request scope", zap.Error(err))
 		}
@@ -46,16 +48,38 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 }
 
 func (m *Manager) serve(w http.ResponseWriter, r *http.Request, sc *ctxmember.Scope, next http.Handler) {
-	clientHad := false
+	m.serveWith(&responseWriter{ResponseWriter: w, m: m}, r, sc, next)
+}
+
+func (m *Manager) serveWith(rw *responseWriter, r *http.Request, sc *ctxmember.Scope, next http.Handler) {
 	if c := m.readCookie(r); c != "" {
-		clientHad = true
+		rw.clientHad = true
 		if err := sc.Set(m.idMember, c); err != nil {
 			m.log.Warn("session: cannot set id member from cookie", zap.Error(err))
 		}
 	}
-	rw := &responseWriter{ResponseWriter: w, m: m, r: r, sc: sc, clientHad: clientHad}
+	rw.r, rw.sc = r, sc
 	next.ServeHTTP(rw, r)
 	rw.beforeHeaders()
+}
+
+// ownerManager returns the manager that opened the scope (through its
+// response writer, or Run), or the one recorded in ctx.
+func ownerManager(ctx context.Context, sc *ctxmember.Scope) *Manager {
+	switch o := sc.Owner().(type) {
+	case *responseWriter:
+		return o.m
+	case *Manager:
+		return o
+	}
+	m, _ := ctx.Value(managerKey{}).(*Manager)
+	return m
+}
+
+// headersSent reports whether the scope's response headers went out.
+func headersSent(sc *ctxmember.Scope) bool {
+	rw, ok := sc.Owner().(*responseWriter)
+	return ok && rw.sent.Load()
 }
 
 // readCookie returns the session cookie's value, or "" when absent,
@@ -106,12 +130,14 @@ type responseWriter struct {
 	clientHad bool
 
 	once    sync.Once
-	failed  bool // the save failed and the error handler answered
+	sent    atomic.Bool // beforeHeaders ran: headers are (about to be) out
+	failed  bool        // the save failed and the error handler answered
 	written bool
 }
 
 func (w *responseWriter) beforeHeaders() {
 	w.once.Do(func() {
+		defer w.sent.Store(true)
 		v, ok := w.sc.Peek(w.m.cfg.Member)
 		if !ok {
 			return // untouched: no store call, no cookie, no Vary

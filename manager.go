@@ -112,7 +112,11 @@ func (m *Manager) Member() ctxmember.Member {
 				s.Revert()
 				return nil
 			}
-			return m.finish(context.WithoutCancel(ctx), s)
+			late := false
+			if sc := ctxmember.FromContext(ctx); sc != nil {
+				late = headersSent(sc)
+			}
+			return m.finish(context.WithoutCancel(ctx), s, late)
 		},
 	}
 }
@@ -368,9 +372,9 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 // finish runs when the scope ends successfully: changes made after the
 // response headers were sent are still saved (the cookie can no longer
 // change, which is logged as an error).
-func (m *Manager) finish(ctx context.Context, s *Session) error {
+func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error {
 	s.mu.Lock()
-	late := s.cookieSent && s.changedLocked()
+	late := (s.cookieSent || headersOut) && s.changedLocked()
 	newID := s.id != "" && s.id != s.cookieID && m.client == nil
 	clientSide := m.client != nil
 	s.mu.Unlock()
@@ -492,9 +496,7 @@ func From(ctx context.Context) (*Session, error) {
 		return nil, ErrNoScope
 	}
 	name := "session"
-	if m, ok := sc.Owner().(*Manager); ok {
-		name = m.cfg.Member
-	} else if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+	if m := ownerManager(ctx, sc); m != nil {
 		name = m.cfg.Member
 	}
 	v, err := sc.Get(name)
@@ -513,9 +515,7 @@ func SetID(ctx context.Context, id string) error {
 		return ErrNoScope
 	}
 	name := "session_id"
-	if m, ok := sc.Owner().(*Manager); ok {
-		name = m.idMember
-	} else if m, ok := ctx.Value(managerKey{}).(*Manager); ok {
+	if m := ownerManager(ctx, sc); m != nil {
 		name = m.idMember
 	}
 	if err := sc.Set(name, id); err != nil {

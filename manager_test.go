@@ -483,3 +483,22 @@ func TestPeriodicCleanupDeletesExpiredRows(t *testing.T) {
 		t.Fatal("periodic cleanup deleted a live session")
 	}
 }
+
+func TestFirstUseAfterHeadersIsLogged(t *testing.T) {
+	_, st := newKV(t)
+	core, logs := observer.New(zap.ErrorLevel)
+	m := newManager(t, st, nil, session.WithLogger(zap.New(core)))
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200) // headers out before the session is ever used
+		s, _ := session.From(r.Context())
+		_ = s.Set("late", "yes")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Header().Get("Set-Cookie") != "" {
+		t.Fatal("no cookie can be set after the headers went out")
+	}
+	if logs.FilterMessageSnippet("never received the new session id").Len() != 1 {
+		t.Fatalf("a new session created after the headers must be logged as an error: %v", logs.All())
+	}
+}
