@@ -342,6 +342,9 @@ func classifyNumber(s string) (any, bool) {
 }
 
 // decodeJSON parses exactly one JSON value with numbers kept as json.Number.
+// Only Normalize uses it, to read back encoding/json's output for structs and
+// json.Marshalers; stored session data goes through the hand-written decoder
+// in codec_decode.go.
 func decodeJSON(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -520,29 +523,6 @@ func appendString(b []byte, s string) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// DecodeData decodes what EncodeData wrote. Any other input, including
-// arbitrary bytes, yields an error wrapping ErrCorrupt (never a panic).
-// The result is never nil.
-func DecodeData(b []byte) (map[string]any, error) {
-	raw, err := decodeJSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: session data is not valid JSON: %v", ErrCorrupt, err)
-	}
-	return dataFromJSON(raw)
-}
-
-func dataFromJSON(raw any) (map[string]any, error) {
-	v, err := fromJSON(raw, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%w: session data: %v", ErrCorrupt, err)
-	}
-	m, ok := v.(map[string]any)
-	if !ok || m == nil {
-		return nil, fmt.Errorf("%w: session data is %s, want a JSON object", ErrCorrupt, kindName(v))
-	}
-	return m, nil
-}
-
 func kindName(v any) string {
 	switch v.(type) {
 	case nil:
@@ -557,91 +537,6 @@ func kindName(v any) string {
 		return "bytes"
 	}
 	return fmt.Sprintf("a %T", v)
-}
-
-// fromJSON converts a UseNumber-decoded JSON tree into canonical values,
-// interpreting the "$" tags. It reuses the decoded maps and slices.
-func fromJSON(v any, depth int) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		n, ok := classifyNumber(string(x))
-		if !ok {
-			return nil, fmt.Errorf("number %.40s out of range", x)
-		}
-		return n, nil
-	case []any:
-		if depth > maxCodecDepth {
-			return nil, fmt.Errorf("nested deeper than %d levels", maxCodecDepth)
-		}
-		for i, e := range x {
-			n, err := fromJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-		return x, nil
-	case map[string]any:
-		if len(x) == 1 {
-			for k, e := range x {
-				if strings.HasPrefix(k, "$") {
-					return fromTag(k, e, depth)
-				}
-			}
-		}
-		return fromJSONMap(x, depth)
-	}
-	return v, nil // nil, bool, string
-}
-
-func fromJSONMap(x map[string]any, depth int) (map[string]any, error) {
-	if depth > maxCodecDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxCodecDepth)
-	}
-	for k, e := range x {
-		n, err := fromJSON(e, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		x[k] = n
-	}
-	return x, nil
-}
-
-func fromTag(tag string, e any, depth int) (any, error) {
-	switch tag {
-	case tagTime:
-		s, ok := e.(string)
-		if !ok {
-			return nil, fmt.Errorf(`"$t" holds %s, want an RFC 3339 string`, kindName(e))
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return nil, fmt.Errorf(`"$t": %v`, err)
-		}
-		t = t.UTC()
-		if y := t.Year(); y < 0 || y > 9999 {
-			return nil, fmt.Errorf(`"$t": time %q is outside years 0 to 9999 in UTC`, s)
-		}
-		return t, nil
-	case tagBytes:
-		s, ok := e.(string)
-		if !ok {
-			return nil, fmt.Errorf(`"$b" holds %s, want a base64 string`, kindName(e))
-		}
-		p, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf(`"$b": %v`, err)
-		}
-		return p, nil
-	case tagMap:
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf(`"$m" holds %s, want an object`, kindName(e))
-		}
-		return fromJSONMap(m, depth)
-	}
-	return nil, fmt.Errorf("unknown tag %.40q (want $t, $b or $m)", tag)
 }
 
 // recordVersion is the version of EncodeRecord's envelope.
@@ -697,46 +592,4 @@ func unixNano(t time.Time) (int64, error) {
 		return n, nil
 	}
 	return 1, nil
-}
-
-// DecodeRecord decodes what EncodeRecord wrote, with ID set to id. Times
-// come back in UTC. Any other input yields an error wrapping ErrCorrupt
-// (never a panic).
-func DecodeRecord(id string, b []byte) (*Record, error) {
-	raw, err := decodeJSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: session record is not valid JSON: %v", ErrCorrupt, err)
-	}
-	env, ok := raw.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: session record is %s, want a JSON object", ErrCorrupt, kindName(raw))
-	}
-	if v, ok := env["v"].(json.Number); !ok || string(v) != "1" {
-		return nil, fmt.Errorf("%w: session record version %v, want %d", ErrCorrupt, env["v"], recordVersion)
-	}
-	r := &Record{ID: id}
-	for _, f := range [...]struct {
-		name string
-		dst  *time.Time
-	}{{"c", &r.Created}, {"u", &r.Updated}, {"e", &r.Expires}} {
-		num, ok := env[f.name].(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("%w: session record field %q is %s, want an integer", ErrCorrupt, f.name, kindName(env[f.name]))
-		}
-		n, err := strconv.ParseInt(string(num), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: session record field %q = %.40s, want Unix nanoseconds", ErrCorrupt, f.name, num)
-		}
-		if n != 0 {
-			*f.dst = time.Unix(0, n).UTC()
-		}
-	}
-	d, ok := env["d"]
-	if !ok {
-		return nil, fmt.Errorf(`%w: session record has no "d" (data) field`, ErrCorrupt)
-	}
-	if r.Data, err = dataFromJSON(d); err != nil {
-		return nil, err
-	}
-	return r, nil
 }

@@ -419,3 +419,15 @@ func BenchmarkNormalizeScalar(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeRecord(b *testing.B) {
+	now := time.Date(2024, 3, 5, 7, 8, 9, 0, time.UTC)
+	enc, _ := backends.EncodeRecord(&backends.Record{Data: benchSession(), Created: now, Updated: now, Expires: now.Add(time.Hour)})
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := backends.DecodeRecord("id", enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
