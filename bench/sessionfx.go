@@ -180,11 +180,11 @@ func NewGormPostgres(table string) (*gormstore.Store, func(), error) {
 func sessionfxBuilders() []Builder {
 	return []Builder{
 		{"sessionfx", "memory", func(_ context.Context, o Options) (*Target, error) {
-			s, closeFn, err := NewMemoryKV(256 << 20)
+			s, closeFn, err := NewMemoryKV(2 << 30)
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("memory", "kvcache memory (ristretto), 256MiB", s, o, closeFn)
+			return NewSessionfxTarget("memory", "kvcache memory (ristretto), 2GiB", s, o, closeFn)
 		}},
 		{"sessionfx", "cookie", func(_ context.Context, o Options) (*Target, error) {
 			s, err := cookiestore.New(cookiestore.Config{DevMode: true, CookieName: CookieName}, nil)
