@@ -181,6 +181,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	}
 	var rec *backends.Record
 	var err error
+	sid := id
 	if m.client != nil {
 		rec, err = m.client.Open(id)
 	} else {
@@ -189,7 +190,8 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 			m.log.Debug("session: malformed id ignored", zap.Int("len", len(id)))
 			return s, nil
 		}
-		rec, err = m.store.Load(ctx, m.storageID(id))
+		sid = m.storageID(id)
+		rec, err = m.store.Load(ctx, sid)
 	}
 	switch {
 	case err == nil:
@@ -200,7 +202,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 		m.log.Error("session: stored session is corrupt; deleting it and starting a fresh session",
 			zap.String("session", shortHash(id)), zap.Error(err))
 		if m.client == nil {
-			if derr := m.store.Delete(ctx, m.storageID(id)); derr != nil {
+			if derr := m.store.Delete(ctx, sid); derr != nil {
 				m.log.Warn("session: deleting corrupt session failed", zap.String("session", shortHash(id)), zap.Error(derr))
 			}
 		}
@@ -221,7 +223,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 		}
 		s.id, s.sid, s.token = rec.ID, rec.ID, id
 	} else {
-		s.id, s.sid = id, m.storageID(id)
+		s.id, s.sid = id, sid
 	}
 	s.rec = rec
 	s.cookieID = id
@@ -290,9 +292,17 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		return nil
 	}
 	ch := s.changesLocked()
+	// A session never stored has an id generated here: the store may write
+	// it without reading first. A loaded one is the base of a
+	// compare-and-set for stores that keep revisions.
+	opt.New = s.rec == nil
+	if s.rec != nil && s.rec.ID == s.sid {
+		opt.Base = s.rec
+	}
 	if s.renewFrom != "" {
 		// The new id gets the whole current state; then the old one goes.
 		ch = backends.Changes{Clear: true, Set: copyData(s.data)}
+		opt.New, opt.Base = true, nil
 	}
 	rec, err := m.store.Save(ctx, s.sid, ch, opt)
 	if err != nil {

@@ -96,6 +96,11 @@ func (s *KVStore) load(ctx context.Context, id string) (*Record, time.Time, erro
 
 // Save implements Store.
 func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptions) (*Record, error) {
+	if opt.New {
+		if r, err, ok := s.create(ctx, id, ch, opt); ok {
+			return r, err
+		}
+	}
 	var out *Record
 	err := s.c.Update(ctx, id, func(old []byte, found bool) ([]byte, time.Duration, error) {
 		now := s.now().UTC()
@@ -132,6 +137,31 @@ func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptio
 		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err)
 	}
 	return out, nil
+}
+
+// create writes a session whose id was just generated (SaveOptions.New)
+// with one write and no read; backends that can set only when absent (Redis
+// SET NX) do so, so an id that exists after all falls back to the merge.
+// ok is false when the caller must take the merge path.
+func (s *KVStore) create(ctx context.Context, id string, ch Changes, opt SaveOptions) (r *Record, err error, ok bool) {
+	now := s.now().UTC()
+	r = &Record{ID: id, Created: opt.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(nil)}
+	if r.Created.IsZero() {
+		r.Created = now
+	}
+	ttl, live := ttlUntil(opt.Expires, now)
+	if !live {
+		return r, nil, true
+	}
+	b, err := EncodeRecord(r)
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
+	}
+	created, err := s.c.SetNX(ctx, id, b, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
+	}
+	return r, nil, created
 }
 
 // Delete implements Store.

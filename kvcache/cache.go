@@ -219,6 +219,33 @@ func (c *Container) Set(ctx context.Context, key string, value []byte, ttl time.
 	return c.backend.Set(ctx, c.prefix+key, value, c.ttlOr(ttl))
 }
 
+// Adder is implemented by backends that can store a key only when it is
+// absent in one operation (Redis SET NX).
+type Adder interface {
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+}
+
+// SetNX stores value only when key is absent and reports whether it did.
+// ttl as for Set. Backends without Adder do it with Update.
+func (c *Container) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ttl = c.ttlOr(ttl)
+	if a, ok := c.backend.(Adder); ok {
+		return a.SetNX(ctx, c.prefix+key, value, ttl)
+	}
+	err := c.backend.Update(ctx, c.prefix+key, func(old []byte, found bool) ([]byte, time.Duration, error) {
+		if found {
+			return nil, 0, errKeyExists // abort: leave the stored value alone
+		}
+		return value, ttl, nil
+	})
+	if errors.Is(err, errKeyExists) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+var errKeyExists = errors.New("kvcache: key exists")
+
 // Delete removes key; an absent key is not an error.
 func (c *Container) Delete(ctx context.Context, key string) error {
 	return c.backend.Delete(ctx, c.prefix+key)

@@ -132,7 +132,14 @@ func Open(cfg Config, log *zap.Logger) (*gorm.DB, error) {
 	db, err := gorm.Open(dial, &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
-		Logger:                 newGormLogger(log),
+		// Session queries are few and repeated: prepare each once per
+		// connection instead of on every call.
+		PrepareStmt: true,
+		// gorm's "no eviction" TTL: any other TTL starts a cache-sweeping
+		// goroutine that gorm never stops (a leak per opened database). The
+		// store prepares a handful of statements, so none need evicting.
+		PrepareStmtTTL: 24 * time.Hour * 365 * 10,
+		Logger:         newGormLogger(log),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: opening %s database (gorm.dsn %s): %w", cfg.Driver, redactDSN(cfg.DSN), err)

@@ -278,7 +278,28 @@ func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
 		st.cols[c.key] = v
 	}
 	st.rec.Data = mergeData(st.json, st.cols)
+	st.rec.Rev = st.version
 	return &st, nil
+}
+
+// fromBase rebuilds the stored state from a record this store returned
+// (SaveOptions.Base), so a save can try its compare-and-set without reading
+// the row again.
+func (s *Store) fromBase(b *backends.Record) *stored {
+	st := &stored{rec: *b, version: b.Rev, json: make(map[string]any, len(b.Data)), cols: make(map[string]any, len(s.model.columns))}
+	for k, v := range b.Data {
+		if _, ok := s.model.byKey[k]; ok {
+			st.cols[k] = v
+		} else {
+			st.json[k] = v
+		}
+	}
+	for _, c := range s.model.columns {
+		if _, ok := st.cols[c.key]; !ok {
+			st.cols[c.key] = nil
+		}
+	}
+	return st
 }
 
 // mergeData returns the record's keys: JSON keys, then column keys (which
@@ -452,6 +473,27 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 	if err != nil {
 		return nil, err
 	}
+	// Fast paths, one statement each: a brand-new id is inserted without a
+	// read; a loaded record is updated with a compare-and-set on its
+	// version. Either falls back to read-and-retry below when it loses.
+	switch {
+	case opt.New:
+		rec, err := s.insert(ctx, id, p, opt)
+		if err == nil {
+			return rec, nil
+		}
+		if !s.isDuplicate(err) {
+			return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
+		}
+	case opt.Base != nil && opt.Base.ID == id && opt.Base.Rev > 0:
+		rec, ok, err := s.update(ctx, s.fromBase(opt.Base), p, opt)
+		if err != nil {
+			return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", shortID(id), s.table, err)
+		}
+		if ok {
+			return rec, nil
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.read(ctx, id, false)
 		switch {
@@ -528,7 +570,7 @@ func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.Sav
 	if err := s.Query(ctx).Create(row).Error; err != nil {
 		return nil, err
 	}
-	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires)}, nil
+	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: 1}, nil
 }
 
 // update writes the plan onto cur if its version is still current; ok is
@@ -577,7 +619,7 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 	if res.RowsAffected == 0 {
 		return nil, false, nil
 	}
-	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires)}, true, nil
+	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: cur.version + 1}, true, nil
 }
 
 func (s *Store) isDuplicate(err error) bool {

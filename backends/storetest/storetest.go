@@ -104,6 +104,9 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 		{"Touch", s.skipTouch, s.testTouch},
 		{"Delete", false, s.testDelete},
 		{"ConcurrentMerge", false, s.testConcurrent},
+		{"SaveNewOnTakenID", false, s.testSaveNewTaken},
+		{"StaleBase", false, s.testStaleBase},
+		{"ConcurrentBase", false, s.testConcurrentBase},
 		{"Iterate", s.skipIterate, s.testIterate},
 		{"DeleteOlderThan", s.skipDeleteOlderThan, s.testDeleteOlderThan},
 	} {
@@ -472,6 +475,80 @@ func (s *suite) testConcurrent(t *testing.T) {
 		want[fmt.Sprintf("k%02d", i)] = int64(i)
 	}
 	s.wantData(t, fmt.Sprintf("after %d concurrent saves of distinct keys", n), want, got)
+}
+
+// testSaveNewTaken: SaveOptions.New lets a store skip reading, but an id
+// that exists after all must still be merged, never overwritten.
+func (s *suite) testSaveNewTaken(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	opt := hour()
+	opt.New = true
+	r := mustSave(t, st, id, set("a", int64(1)), opt)
+	s.wantData(t, "Save with New on a fresh id", map[string]any{"a": int64(1)}, r)
+	mustSave(t, st, id, set("b", "two"), opt)
+	if !s.lastWriteWins {
+		s.wantData(t, "Save with New on a taken id", map[string]any{"a": int64(1), "b": "two"}, mustLoad(t, st, id))
+	}
+}
+
+// testStaleBase: a Base loaded before another save moved the record must not
+// lose that save.
+func (s *suite) testStaleBase(t *testing.T) {
+	if s.lastWriteWins {
+		t.Skip("last write wins")
+	}
+	st := s.store(t)
+	id := newID()
+	mustSave(t, st, id, set("a", int64(1)), hour())
+	base := mustLoad(t, st, id)
+	opt := hour()
+	opt.Base = base
+	r := mustSave(t, st, id, set("b", "two"), opt) // base is current
+	s.wantData(t, "Save on a current base", map[string]any{"a": int64(1), "b": "two"}, r)
+	// base is now stale: the save of b moved the record.
+	mustSave(t, st, id, set("c", 3.0), opt)
+	s.wantData(t, "Save on a stale base", map[string]any{"a": int64(1), "b": "two", "c": 3.0}, mustLoad(t, st, id))
+	opt.Base = mustLoad(t, st, id)
+	mustSave(t, st, id, backends.Changes{Delete: []string{"a"}}, opt)
+	s.wantData(t, "delete on a current base", map[string]any{"b": "two", "c": 3.0}, mustLoad(t, st, id))
+}
+
+// testConcurrentBase: like ConcurrentMerge, but every writer passes the
+// same loaded record as Base, as concurrent requests do.
+func (s *suite) testConcurrentBase(t *testing.T) {
+	if s.lastWriteWins {
+		t.Skip("last write wins")
+	}
+	st := s.store(t)
+	id := newID()
+	mustSave(t, st, id, set("start", true), hour())
+	base := mustLoad(t, st, id)
+	n := min(s.concurrency, 20)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			opt := hour()
+			opt.Base = base
+			if _, err := st.Save(context.WithoutCancel(t.Context()), id, set(fmt.Sprintf("k%02d", i), int64(i)), opt); err != nil {
+				errs <- fmt.Errorf("goroutine %d: %w", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent Save with a shared Base: %v", err)
+	}
+	want := map[string]any{"start": true}
+	for i := range n {
+		want[fmt.Sprintf("k%02d", i)] = int64(i)
+	}
+	s.wantData(t, "after concurrent saves sharing one Base", want, mustLoad(t, st, id))
 }
 
 // collect returns the records Iterate yields for the given ids.

@@ -272,6 +272,27 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	return nil
 }
 
+// SetNX stores value only when key is absent (SET NX PX): one round trip.
+// It reports whether it stored.
+func (b *Backend) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	cmd := b.client.B().Set().Key(key).Value(rueidis.BinaryString(value)).Nx()
+	var res rueidis.RedisResult
+	if ttl > 0 {
+		res = b.write(ctx, cmd.PxMilliseconds(px(ttl)).Build())
+	} else {
+		res = b.write(ctx, cmd.Build())
+	}
+	if err := res.Error(); err != nil {
+		if rueidis.IsRedisNil(err) {
+			return false, nil // key exists
+		}
+		return false, b.wrap("SET NX", err)
+	}
+	return true, nil
+}
+
 // Delete removes key; an absent key is not an error.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	ctx, cancel := b.ctx(ctx)
