@@ -85,6 +85,9 @@ func (s *KVStore) load(ctx context.Context, id string) (*Record, time.Time, erro
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("kvstore: container %q: %w", s.c.Name(), err)
 	}
+	if _, ok := s.c.Backend().(kvcache.Swapper); ok {
+		r.raw = b // the base of a later compare-and-swap (SaveOptions.Base)
+	}
 	saved := r.Expires
 	if ttl > 0 {
 		r.Expires = now.Add(ttl).UTC()
@@ -98,6 +101,11 @@ func (s *KVStore) load(ctx context.Context, id string) (*Record, time.Time, erro
 func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptions) (*Record, error) {
 	if opt.New {
 		if r, err, ok := s.create(ctx, id, ch, opt); ok {
+			return r, err
+		}
+	}
+	if b := opt.Base; b != nil && b.raw != nil && b.ID == id {
+		if r, err, ok := s.swap(ctx, id, ch, opt); ok {
 			return r, err
 		}
 	}
@@ -162,6 +170,37 @@ func (s *KVStore) create(ctx context.Context, id string, ch Changes, opt SaveOpt
 		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
 	}
 	return r, nil, created
+}
+
+// swap applies ch onto SaveOptions.Base and writes the result only if the
+// stored bytes are still the ones Base was decoded from: one round trip on
+// Redis instead of a read and a write. ok is false when the value moved (or
+// the backend cannot swap): the caller takes the read-and-merge path.
+func (s *KVStore) swap(ctx context.Context, id string, ch Changes, opt SaveOptions) (r *Record, err error, ok bool) {
+	base := opt.Base
+	now := s.now().UTC()
+	r = &Record{ID: id, Created: base.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(base.Data)}
+	if r.Created.IsZero() {
+		r.Created = now
+	}
+	var b []byte
+	ttl, live := ttlUntil(opt.Expires, now)
+	if live {
+		if b, err = EncodeRecord(r); err != nil {
+			return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
+		}
+	}
+	swapped, supported, err := s.c.CompareAndSwap(ctx, id, base.raw, b, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
+	}
+	if !supported || !swapped {
+		return nil, nil, false
+	}
+	if live {
+		r.raw = b
+	}
+	return r, nil, true
 }
 
 // Delete implements Store.

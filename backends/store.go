@@ -53,6 +53,10 @@ type Record struct {
 	// back as SaveOptions.Base so the store can try a compare-and-set
 	// against it without reading the record again.
 	Rev int64
+
+	// raw is the encoded form a kv-style store read (KVStore), so a save
+	// can compare-and-swap against it without reading again.
+	raw []byte
 }
 
 // Expired reports whether the record has expired at now.

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -125,12 +126,11 @@ func (p *PanicError) Unwrap() error {
 }
 
 type slot struct {
-	name     string
-	once     sync.Once
-	value    any
-	err      error
-	done     bool // set under Scope.mu after once completes
-	building bool
+	name  string
+	once  sync.Once
+	value any
+	err   error
+	done  bool // set under Scope.mu after once completes
 }
 
 type namedValue struct {
@@ -145,7 +145,17 @@ type lock struct {
 // Scope is one request's or job's set of members and values. It allocates
 // nothing beyond itself until a member is built or a value is set, so a
 // request that uses no member costs almost nothing.
+//
+// The *Scope a member's Build receives is a view of the same scope that
+// also knows which members its call path is building, so a member asking
+// for itself (directly or through others) gets ErrCycle instead of a
+// deadlock, while other goroutines asking for it wait for the build.
 type Scope struct {
+	*scopeState
+	chain []string // members being built on this call path
+}
+
+type scopeState struct {
 	reg   *Registry
 	ctx   context.Context
 	owner any
@@ -169,7 +179,7 @@ func (r *Registry) NewScope(ctx context.Context) (*Scope, context.Context) {
 // NewScopeWith opens a scope with an owner value (for example the component
 // that opened it), available through Owner.
 func (r *Registry) NewScopeWith(ctx context.Context, owner any) (*Scope, context.Context) {
-	s := &Scope{reg: r, owner: owner}
+	s := &Scope{scopeState: &scopeState{reg: r, owner: owner}}
 	ctx = context.WithValue(ctx, scopeKey{}, s)
 	s.ctx = ctx
 	return s, ctx
@@ -212,22 +222,19 @@ func (s *Scope) Get(name string) (any, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: get %q", ErrEnded, name)
 	}
+	if slices.Contains(s.chain, name) {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q (via %v)", ErrCycle, name, s.chain)
+	}
 	sl := s.slotLocked(name)
 	if sl == nil {
 		sl = &slot{name: name}
 		s.slots = append(s.slots, sl)
 	}
-	if sl.building {
-		s.mu.Unlock()
-		// Only the goroutine building it can get here before once returns
-		// for everyone else: it asked for itself.
-		return nil, fmt.Errorf("%w: %q", ErrCycle, name)
-	}
 	s.mu.Unlock()
 
 	sl.once.Do(func() {
 		s.mu.Lock()
-		sl.building = true
 		// Lock the values before building: a Set racing with the build
 		// must fail rather than be read or not read by chance.
 		for _, v := range m.Locks {
@@ -235,10 +242,10 @@ func (s *Scope) Get(name string) (any, error) {
 		}
 		s.mu.Unlock()
 
-		v, err := safeBuild(s.ctx, m, s)
+		view := &Scope{scopeState: s.scopeState, chain: append(slices.Clip(s.chain), name)}
+		v, err := safeBuild(s.ctx, m, view)
 
 		s.mu.Lock()
-		sl.building = false
 		sl.value, sl.err, sl.done = v, err, true
 		if err == nil {
 			s.built = append(s.built, sl)

@@ -119,6 +119,14 @@ func TestErrors(t *testing.T) {
 	if _, err := s.Get("self"); !errors.Is(err, ctxmember.ErrCycle) {
 		t.Fatalf("cycle: %v", err)
 	}
+	reg2, _ := ctxmember.NewRegistry(
+		ctxmember.Member{Name: "a", Build: func(ctx context.Context, s *ctxmember.Scope) (any, error) { return s.Get("b") }},
+		ctxmember.Member{Name: "b", Build: func(ctx context.Context, s *ctxmember.Scope) (any, error) { return s.Get("a") }},
+	)
+	s2, _ := reg2.NewScope(context.Background())
+	if _, err := s2.Get("a"); !errors.Is(err, ctxmember.ErrCycle) {
+		t.Fatalf("cycle through another member: %v", err)
+	}
 	var pe *ctxmember.PanicError
 	if _, err := s.Get("panics"); !errors.As(err, &pe) {
 		t.Fatalf("a panicking constructor must give a PanicError, got %v", err)

@@ -246,6 +246,25 @@ func (c *Container) SetNX(ctx context.Context, key string, value []byte, ttl tim
 
 var errKeyExists = errors.New("kvcache: key exists")
 
+// Swapper is implemented by backends that can replace a value only if it is
+// still the one the caller read, in one operation and without reading.
+type Swapper interface {
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+}
+
+// CompareAndSwap replaces key's value with value (nil deletes) only if it
+// still equals old, and reports whether it did. ok is false with a nil
+// error when the value moved; supported is false when the backend has no
+// such operation (then nothing was done: use Update).
+func (c *Container) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (ok, supported bool, err error) {
+	sw, is := c.backend.(Swapper)
+	if !is {
+		return false, false, nil
+	}
+	ok, err = sw.CompareAndSwap(ctx, c.prefix+key, old, value, c.ttlOr(ttl))
+	return ok, true, err
+}
+
 // Delete removes key; an absent key is not an error.
 func (c *Container) Delete(ctx context.Context, key string) error {
 	return c.backend.Delete(ctx, c.prefix+key)

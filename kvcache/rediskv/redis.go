@@ -474,6 +474,26 @@ func (b *Backend) tryUpdate(ctx context.Context, key string, fn kvcache.UpdateFu
 	return n == 1, nil
 }
 
+// CompareAndSwap writes value (nil deletes) only if key still holds old
+// (compared by SHA-1 on the server): one round trip, no read. It reports
+// whether it wrote.
+func (b *Backend) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	cctx, cancel := b.ctx(ctx)
+	defer cancel()
+	sum := sha1.Sum(old)
+	op, ms := "set", "0"
+	if value == nil {
+		op = "del"
+	} else if ttl > 0 {
+		ms = strconv.FormatInt(px(ttl), 10)
+	}
+	n, err := b.eval(cctx, casScript, key, hex.EncodeToString(sum[:]), op, rueidis.BinaryString(value), ms).AsInt64()
+	if err != nil {
+		return false, b.wrap("compare-and-set", err)
+	}
+	return n == 1, nil
+}
+
 func backoff(attempt int) time.Duration {
 	d := time.Millisecond << min(attempt-1, 5)
 	d = min(d, maxUpdateBackoff)
