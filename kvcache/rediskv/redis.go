@@ -458,18 +458,28 @@ func (b *Backend) tryUpdate(ctx context.Context, key string, fn kvcache.UpdateFu
 	}
 	expect := ""
 	if found {
-		sum := sha1.Sum(old)
-		expect = hex.EncodeToString(sum[:])
+		expect = sha1Hex(old)
 	}
+	return b.cas(cctx, key, expect, value, ttl)
+}
+
+func sha1Hex(b []byte) string {
+	sum := sha1.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// cas runs casScript: write value (nil deletes) only if key's SHA-1 is
+// still expect ("" = absent).
+func (b *Backend) cas(ctx context.Context, key, expect string, value []byte, ttl time.Duration) (bool, error) {
 	op, ms := "set", "0"
 	if value == nil {
 		op = "del"
 	} else if ttl > 0 {
 		ms = strconv.FormatInt(px(ttl), 10)
 	}
-	n, err := b.eval(cctx, casScript, key, expect, op, rueidis.BinaryString(value), ms).AsInt64()
+	n, err := b.eval(ctx, casScript, key, expect, op, rueidis.BinaryString(value), ms).AsInt64()
 	if err != nil {
-		return false, b.wrap("UPDATE compare-and-set", err)
+		return false, b.wrap("compare-and-set", err)
 	}
 	return n == 1, nil
 }
@@ -480,18 +490,7 @@ func (b *Backend) tryUpdate(ctx context.Context, key string, fn kvcache.UpdateFu
 func (b *Backend) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
 	cctx, cancel := b.ctx(ctx)
 	defer cancel()
-	sum := sha1.Sum(old)
-	op, ms := "set", "0"
-	if value == nil {
-		op = "del"
-	} else if ttl > 0 {
-		ms = strconv.FormatInt(px(ttl), 10)
-	}
-	n, err := b.eval(cctx, casScript, key, hex.EncodeToString(sum[:]), op, rueidis.BinaryString(value), ms).AsInt64()
-	if err != nil {
-		return false, b.wrap("compare-and-set", err)
-	}
-	return n == 1, nil
+	return b.cas(cctx, key, sha1Hex(old), value, ttl)
 }
 
 func backoff(attempt int) time.Duration {
