@@ -30,8 +30,8 @@ func WithErrorHandlerOption(h ErrorHandler) fx.Option { return fx.Supply(h) }
 // HTTPMiddleware is the session middleware, as provided by the module.
 type HTTPMiddleware func(http.Handler) http.Handler
 
-// StoreRegistration is the fx result a store plugin provides to join the
-// registry: fx.Provide(fx.Annotate(func() backends.Registration {...},
+// StoreGroup is the value group a store plugin joins with its
+// backends.Registration: fx.Provide(fx.Annotate(func() backends.Registration {...},
 // fx.ResultTags(`group:"session_stores"`))).
 const StoreGroup = `group:"session_stores"`
 
