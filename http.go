@@ -147,7 +147,7 @@ func (w *responseWriter) beforeHeaders() {
 		h.Add("Vary", "Cookie")
 		ctx := context.WithoutCancel(w.r.Context())
 		if err := w.m.commit(ctx, s); err != nil {
-			w.m.log.Error("session: save before response failed", zap.String("path", w.r.URL.Path), zap.Error(err))
+			w.m.logSaveError("session: save before response failed", err, zap.String("path", w.r.URL.Path))
 			w.failed = true
 			s.Revert()
 			w.m.onError(w.ResponseWriter, w.r, err)

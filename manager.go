@@ -21,13 +21,42 @@ import (
 // the response headers went out.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-// DefaultErrorHandler answers 503 for store failures and 500 otherwise.
+// DefaultErrorHandler answers with ErrorStatus(err) and the status text as
+// the body: never the error's own text (store names, key hashes, driver
+// messages), which goes to the log instead.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
-	if errors.Is(err, ErrStore) {
-		code = http.StatusServiceUnavailable
-	}
+	code := ErrorStatus(err)
 	http.Error(w, http.StatusText(code), code)
+}
+
+// ErrorStatus is the HTTP status for a session save error: 413 for
+// ErrTooLarge and 409 for ErrRenewed (both caused by the client, which can
+// act on them), 503 for ErrStore, 500 otherwise.
+func ErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrRenewed):
+		return http.StatusConflict
+	case errors.Is(err, ErrStore):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// logSaveError logs a failed save at a level by its cause: what a client
+// can cause at will (a session too large, a write with a renewed id) is
+// not an error of the server.
+func (m *Manager) logSaveError(msg string, err error, fields ...zap.Field) {
+	fields = append(fields, zap.Error(err))
+	switch {
+	case errors.Is(err, ErrRenewed):
+		m.log.Info(msg, fields...)
+	case errors.Is(err, ErrTooLarge):
+		m.log.Warn(msg, fields...)
+	default:
+		m.log.Error(msg, fields...)
+	}
 }
 
 // Manager loads, saves, renews and destroys sessions on one store, and
@@ -42,6 +71,7 @@ type Manager struct {
 	now      func() time.Time
 	registry *ctxmember.Registry
 	idMember string
+	grace    time.Duration // how long a renewed id forwards in-flight saves
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -58,6 +88,18 @@ func WithLogger(l *zap.Logger) Option { return func(m *Manager) { m.log = l } }
 // are written (default: DefaultErrorHandler).
 func WithErrorHandler(h ErrorHandler) Option { return func(m *Manager) { m.onError = h } }
 
+// DefaultRenewGrace is how long, after RenewID, a save from a request that
+// loaded the session before the renewal is still carried over to the
+// renewed session (see WithRenewGrace).
+const DefaultRenewGrace = time.Minute
+
+// WithRenewGrace sets how long a renewed id forwards saves of requests that
+// loaded the session before the renewal (default DefaultRenewGrace; it
+// should exceed your longest request). The old id never loads again, whatever
+// the grace. Zero or less turns forwarding off: such saves are then dropped
+// and logged like saves racing a logout, and Session.Store returns ErrEnded.
+func WithRenewGrace(d time.Duration) Option { return func(m *Manager) { m.grace = d } }
+
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
@@ -71,7 +113,7 @@ func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manag
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, store: store, log: zap.NewNop(), onError: DefaultErrorHandler, now: time.Now, idMember: cfg.Member + "_id"}
+	m := &Manager{cfg: cfg, store: store, log: zap.NewNop(), onError: DefaultErrorHandler, now: time.Now, idMember: cfg.Member + "_id", grace: DefaultRenewGrace}
 	for _, o := range opts {
 		o(m)
 	}
@@ -195,6 +237,13 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	}
 	switch {
 	case err == nil:
+	case errors.Is(err, backends.ErrMoved):
+		// Renewed (a login) after the client sent this request: the
+		// client has or is about to get the new id. The old id gives a
+		// fresh session that may not write (ErrRenewed) and the cookie is
+		// left alone, so this response cannot undo the login's cookie.
+		s.renewed = true
+		return s, nil
 	case errors.Is(err, backends.ErrNotFound):
 		s.stale = true
 		return s, nil
@@ -291,6 +340,13 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		s.set, s.deleted, s.cleared, s.renewFrom, s.renewID, s.touchDue = nil, nil, false, "", "", false
 		return nil
 	}
+	if s.renewed && s.rec == nil {
+		// This request came with an id that was renewed (a login) after
+		// it was sent: its writes cannot go to the renewed session (the
+		// old id must not reach it) and must not start another one (its
+		// cookie would replace the login's).
+		return ErrRenewed
+	}
 	ch := s.changesLocked()
 	// A session never stored has an id generated here: the store may write
 	// it without reading first. A loaded one is the base of a
@@ -299,27 +355,91 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	if s.rec != nil && s.rec.ID == s.sid {
 		opt.Base = s.rec
 	}
+	var rec *backends.Record
+	var err error
+	forwarded := false
 	if s.renewFrom != "" {
-		// The new id gets the whole current state; then the old one goes.
-		ch = backends.Changes{Clear: true, Set: copyData(s.data)}
-		opt.New, opt.Base = true, nil
+		rec, err = m.renew(ctx, s, ch, opt)
+	} else {
+		rec, err = m.store.Save(ctx, s.sid, ch, opt)
+		// A login renewed the id after this request loaded it: carry the
+		// changes over to the renewed session (following a chain of
+		// renewals), without ever loading it here.
+		var moved *backends.MovedError
+		for hop := 0; hop < maxForwards && errors.As(err, &moved); hop++ {
+			rec, err = m.store.Save(ctx, moved.To, ch, backends.SaveOptions{Expires: opt.Expires, Created: opt.Created})
+			forwarded = true
+		}
 	}
-	rec, err := m.store.Save(ctx, s.sid, ch, opt)
+	if err != nil && !opt.New && errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrMoved) {
+		// Ended by another request (logout), by expiry, or renewed longer
+		// than the grace ago: the changes are dropped, nothing is
+		// re-created. The cookie is left alone: the client may already
+		// hold a newer one.
+		m.log.Info("session: ended (logout, renewal or expiry) while this request was in flight; its changes are dropped",
+			zap.String("session", shortHash(s.id)), zap.Bool("forwarded", forwarded))
+		s.resetLocked()
+		return ErrEnded
+	}
 	if err != nil {
 		return fmt.Errorf("%w: save session %s: %w", ErrStore, shortHash(s.id), err)
 	}
-	if s.renewFrom != "" {
-		if err := m.store.Delete(ctx, s.renewFrom); err != nil {
-			return fmt.Errorf("%w: delete renewed session %s: %w", ErrStore, shortHash(s.renewFrom), err)
-		}
-		s.renewFrom, s.renewID = "", ""
+	if forwarded {
+		m.log.Debug("session: changes carried over to the session renewed by a concurrent login", zap.String("session", shortHash(s.id)))
+		// The changes are stored; this request keeps its own view (it
+		// must not read the renewed session) and has nothing left to save.
+		s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
+		return nil
 	}
+	s.renewFrom, s.renewID = "", ""
 	if rec == nil {
 		rec = &backends.Record{ID: s.sid, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
 	}
 	s.rec = rec
 	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 	return nil
+}
+
+// maxForwards bounds how many renewals in a row a save follows.
+const maxForwards = 8
+
+// renew writes s under its new id and ends the old one (s.mu held). On a
+// store that can (backends.Renewer) the move is atomic against concurrent
+// saves on the old id, which land before it (and are kept) or are
+// forwarded for the grace window; otherwise the whole session is saved
+// under the new id and the old one deleted.
+func (m *Manager) renew(ctx context.Context, s *Session, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
+	if rn, ok := m.store.(backends.Renewer); ok && m.grace > 0 {
+		ropt := backends.SaveOptions{Expires: opt.Expires, Created: opt.Created}
+		if s.rec != nil && s.rec.ID == s.renewFrom {
+			ropt.Base = s.rec
+		}
+		rec, err := rn.Renew(ctx, s.renewFrom, s.sid, ch, ropt, m.grace)
+		switch {
+		case err == nil:
+			return rec, nil
+		case errors.Is(err, backends.ErrNotFound):
+			// Ended meanwhile (a logout, or another login renewed it):
+			// the new id starts from this request's copy; the old id
+			// stays ended.
+			m.log.Info("session: the session being renewed ended meanwhile; the renewed session starts from this request's copy",
+				zap.String("session", shortHash(s.renewID)))
+			return m.store.Save(ctx, s.sid, backends.Changes{Clear: true, Set: copyData(s.data)},
+				backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
+		case !errors.Is(err, backends.ErrUnsupported):
+			return nil, err
+		}
+	}
+	// The new id gets the whole current state; then the old one goes.
+	rec, err := m.store.Save(ctx, s.sid, backends.Changes{Clear: true, Set: copyData(s.data)},
+		backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.store.Delete(ctx, s.renewFrom); err != nil {
+		return nil, fmt.Errorf("delete renewed session %s: %w", shortHash(s.renewID), err)
+	}
+	return rec, nil
 }
 
 func encodedSize(d map[string]any) (int, error) {
@@ -339,11 +459,8 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 			}
 		}
 	}
-	s.destroyed = true
-	s.rec = nil
-	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
-	s.data, s.shared = nil, false
-	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
+	s.resetLocked()
+	s.destroyed, s.renewed = true, false
 	return nil
 }
 
@@ -354,7 +471,10 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.changedLocked() {
-		return m.save(ctx, s)
+		if err := m.save(ctx, s); !errors.Is(err, ErrEnded) {
+			return err
+		}
+		return nil // dropped and logged: the user ended the session
 	}
 	if s.touchDue && s.rec != nil {
 		s.touchDue = false
@@ -370,6 +490,11 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 			return nil
 		}
 		if err := m.store.Touch(ctx, s.sid, exp); err != nil {
+			if errors.Is(err, backends.ErrNotFound) {
+				// Ended meanwhile (logout, login): nothing to refresh.
+				m.log.Debug("session: idle refresh of an ended session skipped", zap.String("session", shortHash(s.id)))
+				return nil
+			}
 			// The data is intact; only the idle deadline was not moved.
 			m.log.Warn("session: refreshing idle deadline failed", zap.String("session", shortHash(s.id)), zap.Error(err))
 			return nil
@@ -403,7 +528,7 @@ func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error
 		}
 	}
 	if err := m.commit(ctx, s); err != nil {
-		m.log.Error("session: save at end of scope failed", zap.Error(err))
+		m.logSaveError("session: save at end of scope failed", err)
 		return err
 	}
 	return nil

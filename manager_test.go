@@ -234,8 +234,11 @@ func TestHashedIDsAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := c.Exists(ctx, session.HashID(id)); ok {
-		t.Fatal("renew left the old id in the store")
+	if _, err := m.Store().Load(ctx, session.HashID(id)); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("renew left the old id loadable in the store: %v", err)
+	}
+	if s, err := m.Load(ctx, id); err != nil || s.ID() != "" || s.Len() != 0 {
+		t.Fatalf("old id after renew: %q, %d keys, %v; want a fresh session", s.ID(), s.Len(), err)
 	}
 	if s, _ := m.Load(ctx, renewed); s.GetString("user") != "bob" {
 		t.Fatal("renew lost the data")

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/ctxmember"
@@ -44,6 +45,19 @@ var (
 	// ErrTypeMismatch is returned by Value when a stored value cannot be
 	// converted to the requested type.
 	ErrTypeMismatch = errors.New("session value has another type")
+	// ErrEnded is returned by Session.Store when another request ended the
+	// session (logout, or a login longer than the renew grace ago) or it
+	// expired after this request loaded it: the changes were dropped and
+	// nothing was re-created. At the end of a request the same case is
+	// logged at info and the response goes out as the handler wrote it.
+	ErrEnded = errors.New("session ended while this request was in flight; its changes were dropped")
+	// ErrRenewed is returned by a save of a request whose session id had
+	// been renewed (a login) by the time it was loaded: the request got a
+	// fresh session that may not be written, because its cookie would
+	// replace the login's and the old id must never reach the renewed
+	// session. The default error handler answers 409; the client retries
+	// with its new cookie.
+	ErrRenewed = errors.New("session id was renewed by a concurrent login; retry with the new cookie")
 	// ErrDestroyed is returned by Store after Destroy in the same request
 	// (the session is empty and id-less again; writing creates a new one).
 	ErrDestroyed = errors.New("session was destroyed")
@@ -79,6 +93,7 @@ type Session struct {
 	cookieID   string // id/token last written to the cookie
 	token      string // ClientSide stores: the sealed token of the current state
 	touchDue   bool   // idle deadline needs a refresh at the end of the request
+	renewed    bool   // the client's id was renewed away before this load: no writes
 }
 
 func newSession(m *Manager) *Session {
@@ -244,6 +259,11 @@ func Value[T any](s *Session, key string) (T, error) {
 // numbers, NaN and ±Inf fail with ErrUnsupportedValue. The first write of a
 // new session gives it its id.
 func (s *Session) Set(key string, value any) error {
+	if !utf8.ValidString(key) {
+		// Stores keep keys as text: fail here, like an invalid value,
+		// rather than at the save.
+		return fmt.Errorf("session: set %q: the key is not valid UTF-8: %w", key, ErrUnsupportedValue)
+	}
 	v, err := backends.Normalize(value)
 	if err != nil {
 		return fmt.Errorf("session: set %q: %w", key, err)
@@ -401,6 +421,7 @@ func (s *Session) RenewID() error {
 	defer s.mu.Unlock()
 	if s.rec == nil {
 		// Never stored: a new id is enough (and happens on first write).
+		s.renewed = false // a new identity on purpose (a login): it may be written
 		if s.id != "" {
 			s.id, s.sid = "", ""
 			s.ensureID()
@@ -410,6 +431,7 @@ func (s *Session) RenewID() error {
 	if s.renewFrom == "" {
 		s.renewFrom, s.renewID = s.sid, s.id
 	}
+	s.renewed = false // a new identity on purpose: it may be written
 	s.id, s.sid = "", ""
 	s.ensureID()
 	return nil
@@ -421,6 +443,15 @@ func (s *Session) ensureID() {
 		s.id = newID()
 		s.sid = s.m.storageID(s.id)
 	}
+}
+
+// resetLocked leaves s empty and id-less, as after Destroy, without touching
+// the store.
+func (s *Session) resetLocked() {
+	s.rec = nil
+	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
+	s.data, s.shared = nil, false
+	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 }
 
 // changes returns this request's changes.

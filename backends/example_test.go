@@ -31,7 +31,8 @@ func ExampleKVStore() {
 	store := backends.NewKVStore(c)
 
 	opt := backends.SaveOptions{Expires: time.Now().Add(30 * time.Minute)}
-	_, _ = store.Save(ctx, "sid", backends.Changes{Set: map[string]any{"user_id": int64(7)}}, opt)
+	// The first save creates the session: only a New save may.
+	_, _ = store.Save(ctx, "sid", backends.Changes{Set: map[string]any{"user_id": int64(7)}}, backends.SaveOptions{Expires: opt.Expires, New: true})
 	_, _ = store.Save(ctx, "sid", backends.Changes{Set: map[string]any{"cart": []any{"apple"}}}, opt)
 
 	rec, _ := store.Load(ctx, "sid")

@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,10 @@ type KVStore struct {
 	now func() time.Time
 }
 
-var _ Store = (*KVStore)(nil)
+var (
+	_ Store   = (*KVStore)(nil)
+	_ Renewer = (*KVStore)(nil)
+)
 
 // NewKVStore returns a store over c. The container should be dedicated to
 // sessions: Iterate and DeleteOlderThan treat every key in it as a session.
@@ -80,6 +84,9 @@ func (s *KVStore) load(ctx context.Context, id string) (*Record, time.Time, erro
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("kvstore: loading session from container %q: %w", s.c.Name(), err)
 	}
+	if to, moved := movedTo(b); moved {
+		return nil, time.Time{}, fmt.Errorf("%w: kvcache container %q: %w", ErrNotFound, s.c.Name(), &MovedError{To: to})
+	}
 	now := s.now()
 	r, err := DecodeRecord(id, b)
 	if err != nil {
@@ -112,18 +119,11 @@ func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptio
 	var out *Record
 	err := s.c.Update(ctx, id, func(old []byte, found bool) ([]byte, time.Duration, error) {
 		now := s.now().UTC()
-		var prev *Record
-		if found {
-			prev, _ = DecodeRecord(id, old) // corrupt: overwrite, it is lost anyway
+		prev, err := s.current(id, old, found)
+		if err != nil {
+			return nil, 0, err // gone, moved or unreadable: write nothing
 		}
-		r := &Record{ID: id, Updated: now, Expires: opt.Expires}
-		if prev != nil {
-			r.Created = prev.Created
-			r.Data = ch.Apply(prev.Data)
-		} else {
-			r.Created = opt.Created
-			r.Data = ch.Apply(nil)
-		}
+		r := &Record{ID: id, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data)}
 		if r.Created.IsZero() {
 			r.Created = now
 		}
@@ -139,12 +139,149 @@ func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptio
 		return b, ttl, nil
 	})
 	if err != nil {
-		if errors.Is(err, kvcache.ErrConflict) {
+		var moved *MovedError
+		switch {
+		case errors.As(err, &moved):
+			return nil, moved
+		case errors.Is(err, kvcache.ErrConflict):
 			err = fmt.Errorf("%w: %w", ErrConflict, err)
 		}
 		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err)
 	}
 	return out, nil
+}
+
+// tombPrefix starts the value Renew leaves under a renewed id: the prefix,
+// then the storage id the session moved to. No record starts with it.
+var tombPrefix = []byte("~moved:")
+
+func movedTo(b []byte) (string, bool) {
+	if !bytes.HasPrefix(b, tombPrefix) {
+		return "", false
+	}
+	return string(b[len(tombPrefix):]), true
+}
+
+// current decodes the stored value a save without New applies its changes
+// onto. An absent, renewed or unreadable session is not re-created: the
+// error says which.
+func (s *KVStore) current(id string, old []byte, found bool) (*Record, error) {
+	if !found {
+		return nil, fmt.Errorf("%w: kvcache container %q: the session ended (deleted or expired)", ErrNotFound, s.c.Name())
+	}
+	if to, ok := movedTo(old); ok {
+		return nil, &MovedError{To: to}
+	}
+	prev, err := DecodeRecord(id, old)
+	if err != nil {
+		return nil, fmt.Errorf("%w: kvcache container %q: %w", ErrNotFound, s.c.Name(), err)
+	}
+	return prev, nil
+}
+
+// errBaseMoved aborts Renew's compare-and-set when the session changed
+// since it was read.
+var errBaseMoved = errors.New("kvstore: session changed during renew")
+
+// maxRenewAttempts bounds Renew's read-write-swap loop under concurrent saves.
+const maxRenewAttempts = 64
+
+// Renew implements Renewer. It writes the renewed session under to first
+// (nobody else knows that id yet), then swaps from's value, if it is still
+// the one the new session was computed from, for a tombstone that expires
+// after grace. When a concurrent save changed from meanwhile, the new
+// session is computed again from the fresh value and the swap retried.
+func (s *KVStore) Renew(ctx context.Context, from, to string, ch Changes, opt SaveOptions, grace time.Duration) (*Record, error) {
+	var base []byte
+	found := true
+	if b := opt.Base; b != nil && b.raw != nil && b.ID == from {
+		base = b.raw
+	} else {
+		var err error
+		base, _, err = s.c.GetWithTTL(ctx, from)
+		switch {
+		case errors.Is(err, kvcache.ErrNotFound):
+			found = false
+		case err != nil:
+			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), err)
+		}
+	}
+	if grace < minTTL {
+		grace = minTTL
+	}
+	tomb := append(append([]byte(nil), tombPrefix...), to...)
+	wrote := false
+	drop := func() error {
+		if !wrote {
+			return nil
+		}
+		return s.c.Delete(ctx, to)
+	}
+	for attempt := 0; ; attempt++ {
+		prev, err := s.current(from, base, found)
+		if err != nil {
+			if derr := drop(); derr != nil {
+				return nil, fmt.Errorf("kvstore: renewing session in container %q: dropping the new id: %w", s.c.Name(), derr)
+			}
+			if !errors.Is(err, ErrNotFound) {
+				err = fmt.Errorf("%w: %w", ErrNotFound, err) // renewed already
+			}
+			return nil, err
+		}
+		now := s.now().UTC()
+		r := &Record{ID: to, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data)}
+		if r.Created.IsZero() {
+			r.Created = now
+		}
+		ttl, live := ttlUntil(opt.Expires, now)
+		if !live {
+			// Expired at once: the session simply ends under both ids.
+			if err := drop(); err != nil {
+				return nil, err
+			}
+			return r, s.Delete(ctx, from)
+		}
+		b, err := EncodeRecord(r)
+		if err != nil {
+			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), err)
+		}
+		if !wrote {
+			created, err := s.c.SetNX(ctx, to, b, ttl)
+			if err != nil {
+				return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), err)
+			}
+			if !created {
+				return nil, fmt.Errorf("kvstore: renewing session in container %q: the new id is taken", s.c.Name())
+			}
+			wrote = true
+		} else if err := s.c.Set(ctx, to, b, ttl); err != nil {
+			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), err)
+		}
+		var fresh []byte
+		var freshFound bool
+		err = s.c.Update(ctx, from, func(old []byte, ok bool) ([]byte, time.Duration, error) {
+			if ok && bytes.Equal(old, base) {
+				return tomb, grace, nil
+			}
+			fresh, freshFound = old, ok
+			return nil, 0, errBaseMoved
+		})
+		if err == nil {
+			if _, ok := s.c.Backend().(kvcache.Swapper); ok {
+				r.raw = b
+			}
+			return r, nil
+		}
+		if !errors.Is(err, errBaseMoved) {
+			_ = drop()
+			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), err)
+		}
+		if attempt+1 >= maxRenewAttempts {
+			_ = drop()
+			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), ErrConflict)
+		}
+		base, found = fresh, freshFound
+	}
 }
 
 // create writes a session whose id was just generated (SaveOptions.New)
@@ -211,13 +348,18 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Exists implements Store.
+// Exists implements Store. It reads the value: a renewed id's tombstone is
+// not a session.
 func (s *KVStore) Exists(ctx context.Context, id string) (bool, error) {
-	ok, err := s.c.Exists(ctx, id)
+	b, err := s.c.Get(ctx, id)
+	if errors.Is(err, kvcache.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("kvstore: checking session in container %q: %w", s.c.Name(), err)
 	}
-	return ok, nil
+	_, moved := movedTo(b)
+	return !moved, nil
 }
 
 // Touch implements Store with a backend Expire: the value is not rewritten.

@@ -50,16 +50,16 @@ func TestKVStoreCorruptValues(t *testing.T) {
 	if n, err := s.DeleteOlderThan(ctx, time.Hour); err != nil || n != 1 {
 		t.Fatalf("DeleteOlderThan = %d, %v; want 1 (the corrupt value)", n, err)
 	}
-	// Save overwrites a corrupt value with a fresh session.
+	// A save that is not New never turns a corrupt value into a session
+	// (the manager deletes it on load and starts a new one).
 	if err := c.Set(ctx, "bad", []byte("{}"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Save(ctx, "bad", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{})
-	if err != nil {
-		t.Fatalf("Save over a corrupt value: %v", err)
+	if r, err := s.Save(ctx, "bad", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{}); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Save over a corrupt value = %+v, %v; want ErrNotFound", r, err)
 	}
-	if got, err := s.Load(ctx, "bad"); err != nil || len(got.Data) != 1 || !got.Created.Equal(r.Created) {
-		t.Fatalf("Load after overwriting = %+v, %v", got, err)
+	if got, err := c.Get(ctx, "bad"); err != nil || string(got) != "{}" {
+		t.Fatalf("the corrupt value after a refused save = %q, %v; want it untouched", got, err)
 	}
 }
 
@@ -67,7 +67,7 @@ func TestKVStoreTouchKeepsValue(t *testing.T) {
 	ctx := t.Context()
 	c := newMemoryContainer(t)
 	s := backends.NewKVStore(c)
-	r, err := s.Save(ctx, "id", backends.Changes{Set: map[string]any{"a": "x"}}, backends.SaveOptions{Expires: time.Now().Add(time.Minute)})
+	r, err := s.Save(ctx, "id", backends.Changes{Set: map[string]any{"a": "x"}}, backends.SaveOptions{Expires: time.Now().Add(time.Minute), New: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,25 @@ var (
 	ErrConflict = errors.New("session save conflict: too many concurrent writers")
 	// ErrUnknownStore is returned by the registry for an unregistered name.
 	ErrUnknownStore = errors.New("unknown session store")
+	// ErrMoved is what a *MovedError matches with errors.Is: Save found the
+	// id renewed away (RenewID) within the grace window.
+	ErrMoved = errors.New("session was renewed under another id")
 )
+
+// MovedError is returned by Save (without SaveOptions.New) when the id was
+// renewed away by Renewer.Renew less than the grace window ago. Nothing was
+// written; the caller may apply the same changes to To, the storage id of the
+// renewed session, so a write in flight across a login is carried over
+// instead of lost. The old id itself never loads again.
+type MovedError struct {
+	// To is the storage id the session was renewed to.
+	To string
+}
+
+func (e *MovedError) Error() string { return ErrMoved.Error() }
+
+// Is makes errors.Is(err, ErrMoved) true.
+func (e *MovedError) Is(target error) bool { return target == ErrMoved }
 
 // Record is a stored session.
 type Record struct {
@@ -132,9 +150,16 @@ type Store interface {
 	// absent or expired. A record that cannot be decoded yields an error
 	// wrapping ErrCorrupt.
 	Load(ctx context.Context, id string) (*Record, error)
-	// Save applies ch onto the stored session (an absent one counts as
-	// empty, and is created), atomically per session, sets its expiry and
-	// returns the resulting record.
+	// Save applies ch onto the stored session, atomically per session,
+	// sets its expiry and returns the resulting record.
+	//
+	// Only a save with SaveOptions.New may create a record. Without New, a
+	// session that is no longer stored (deleted, renewed away, expired, or
+	// unreadable) stays gone: Save writes nothing and returns an error
+	// wrapping ErrNotFound, or a *MovedError when the id was renewed within
+	// the grace window (see Renewer). This is what keeps a session ended by
+	// logout or login from coming back through a request that loaded it
+	// before and saves after.
 	Save(ctx context.Context, id string, ch Changes, opt SaveOptions) (*Record, error)
 	// Delete removes the session; an absent one is not an error.
 	Delete(ctx context.Context, id string) error
@@ -158,6 +183,29 @@ type Store interface {
 	Info() Info
 	// Close releases resources the store owns.
 	Close() error
+}
+
+// Renewer is implemented by stores that can move a session to a new id
+// atomically against concurrent saves (RenewID, on login). The manager uses
+// it when present; without it, a renewal is a Save of the whole session
+// under the new id and a Delete of the old one, and a save in flight on the
+// old id is dropped (logged) instead of carried over.
+type Renewer interface {
+	// Renew moves the live session stored under from to the new id to. It
+	// applies ch onto the session's current stored state (so saves that
+	// landed on from before the move are kept), writes the result under to
+	// with opt.Expires (keeping the stored creation time), and leaves under
+	// from a tombstone that lives for grace: Load reports from as not found
+	// (an error wrapping both ErrNotFound and a *MovedError, so a manager
+	// can tell "renewed" from "unknown" without ever loading to), Exists
+	// reports false, a Touch never makes it load again, and a Save to from
+	// returns a *MovedError naming to. Every concurrent Save on from lands either before the move (and is
+	// carried into to) or after it (and gets the *MovedError).
+	//
+	// opt.Base, when it is the record as loaded under from, spares a read.
+	// When from holds no live session (deleted, expired, already renewed)
+	// Renew writes nothing and returns an error wrapping ErrNotFound.
+	Renew(ctx context.Context, from, to string, ch Changes, opt SaveOptions, grace time.Duration) (*Record, error)
 }
 
 // ClientSide is implemented by stores that keep the whole session in the

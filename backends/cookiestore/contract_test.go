@@ -50,7 +50,13 @@ func (j *jar) Load(ctx context.Context, id string) (*backends.Record, error) {
 }
 
 func (j *jar) Save(ctx context.Context, id string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
-	rec, err := j.s.Save(ctx, j.key(id), ch, opt)
+	key := j.key(id)
+	if key == id && !opt.New {
+		// No live cookie and not a new session: the manager never saves
+		// such a session (it would start a new one, with New).
+		return nil, backends.ErrNotFound
+	}
+	rec, err := j.s.Save(ctx, key, ch, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func benchStore(b *testing.B, c dbCase, big bool) *gormstore.Store {
 	if big {
 		fill(b, s, c)
 	}
-	if _, err := s.Save(b.Context(), "bench", backends.Changes{Set: tenKeys()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)}); err != nil {
+	if _, err := s.Save(b.Context(), "bench", backends.Changes{Set: tenKeys()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true}); err != nil {
 		b.Fatal(err)
 	}
 	return s

@@ -49,9 +49,9 @@ func Example() {
 
 	// Two browsers of ann, one anonymous visitor.
 	for _, id := range []string{"laptop", "phone"} {
-		_, _ = store.Save(ctx, id, backends.Changes{Set: map[string]any{"user_id": int64(ann.ID), "theme": "dark"}}, backends.SaveOptions{})
+		_, _ = store.Save(ctx, id, backends.Changes{Set: map[string]any{"user_id": int64(ann.ID), "theme": "dark"}}, backends.SaveOptions{New: true})
 	}
-	_, _ = store.Save(ctx, "visitor", backends.Changes{Set: map[string]any{"visits": int64(1)}}, backends.SaveOptions{})
+	_, _ = store.Save(ctx, "visitor", backends.Changes{Set: map[string]any{"visits": int64(1)}}, backends.SaveOptions{New: true})
 
 	rec, _ := store.Load(ctx, "phone")
 	fmt.Println("phone:", rec.Data["user_id"], rec.Data["theme"])

@@ -75,7 +75,7 @@ func TestMemorySQLite(t *testing.T) {
 	}
 	// Every statement must reach the same in-memory database.
 	for range 3 {
-		mustSave(t, s, "m", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{})
+		mustSave(t, s, "m", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{New: true})
 		if got := mustLoad(t, s, "m"); got.Data["a"] != int64(1) {
 			t.Fatalf("Load = %#v", got.Data)
 		}
@@ -112,7 +112,7 @@ func TestRegistration(t *testing.T) {
 		if st.Info().Name != "gorm" || !st.Info().CrossProcess {
 			t.Errorf("Info() = %+v", st.Info())
 		}
-		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{}); err != nil {
+		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{New: true}); err != nil {
 			t.Fatal(err)
 		}
 		if st.(*gormstore.Store).Table() != "conf_sessions" {
@@ -154,7 +154,7 @@ func TestRegistration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"level": int64(7)}}, backends.SaveOptions{}); err != nil {
+		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"level": int64(7)}}, backends.SaveOptions{New: true}); err != nil {
 			t.Fatal(err)
 		}
 		var level *int

@@ -34,6 +34,7 @@ const (
 	defaultPageSize   = 500
 	defaultBatchSize  = 1000
 	liveCond          = "(expires_at IS NULL OR expires_at > ?)"
+	notMoved          = "data NOT LIKE ?"
 )
 
 // Store is a backends.Store on a GORM table.
@@ -50,7 +51,10 @@ type Store struct {
 	selectCols []string
 }
 
-var _ backends.Store = (*Store)(nil)
+var (
+	_ backends.Store   = (*Store)(nil)
+	_ backends.Renewer = (*Store)(nil)
+)
 
 // Option configures New.
 type Option func(*options)
@@ -224,7 +228,15 @@ type stored struct {
 	cols    map[string]any // column key -> canonical value (nil for NULL)
 	version int64
 	rowID   int64
+	// movedTo is set on a renewed id's tombstone: the storage id the
+	// session moved to (see Renew).
+	movedTo string
 }
+
+// tombPrefix starts the data column of a renewed id's tombstone row, followed
+// by the storage id the session moved to. Encoded session data is a JSON
+// object, so no session's data starts with it; no schema change is needed.
+const tombPrefix = "~moved:"
 
 // now is the store's clock, truncated to milliseconds: MySQL DATETIME(3)
 // keeps no more, and returned records must equal loaded ones.
@@ -258,6 +270,11 @@ func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
 		st.rec.Expires = expires.Time.UTC()
 	}
 	st.json = map[string]any{}
+	if to, ok := strings.CutPrefix(data.String, tombPrefix); ok {
+		st.movedTo = to
+		st.rec.Data = map[string]any{}
+		return &st, nil
+	}
 	if data.Valid && data.String != "" {
 		m, err := backends.DecodeData([]byte(data.String))
 		if err != nil {
@@ -350,13 +367,16 @@ func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
 	if st.rec.Expired(time.Now()) {
 		return nil, backends.ErrNotFound
 	}
+	if st.movedTo != "" {
+		return nil, fmt.Errorf("%w: %w", backends.ErrNotFound, &backends.MovedError{To: st.movedTo})
+	}
 	return &st.rec, nil
 }
 
 // Exists reports whether a live session is stored under id.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var ids []int64
-	err := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, now()).Limit(1).Pluck("id", &ids).Error
+	err := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, now()).Where(notMoved, tombPrefix+"%").Limit(1).Pluck("id", &ids).Error
 	if err != nil {
 		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", shortID(id), s.table, err)
 	}
@@ -485,7 +505,7 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 		if !s.isDuplicate(err) {
 			return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
 		}
-	case opt.Base != nil && opt.Base.ID == id && opt.Base.Rev > 0:
+	case opt.Base != nil && opt.Base.ID == id && opt.Base.Rev > 0 && !opt.Base.Expired(time.Now()):
 		rec, ok, err := s.update(ctx, s.fromBase(opt.Base), p, opt)
 		if err != nil {
 			return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", shortID(id), s.table, err)
@@ -496,7 +516,19 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 	}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.read(ctx, id, false)
+		if err == nil && !opt.New {
+			// Only a new session may be written where none lives: an
+			// ended one (logout, login, expiry) stays ended.
+			switch {
+			case cur.rec.Expired(time.Now()):
+				err = backends.ErrNotFound // a tombstone too, after its grace
+			case cur.movedTo != "":
+				return nil, &backends.MovedError{To: cur.movedTo}
+			}
+		}
 		switch {
+		case errors.Is(err, backends.ErrNotFound) && !opt.New:
+			return nil, fmt.Errorf("%w: table %q: session %s ended (deleted, renewed or expired) before this save", backends.ErrNotFound, s.table, shortID(id))
 		case errors.Is(err, backends.ErrNotFound):
 			rec, err := s.insert(ctx, id, p, opt)
 			if err == nil {
@@ -505,6 +537,8 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 			if !s.isDuplicate(err) {
 				return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
 			}
+		case errors.Is(err, backends.ErrCorrupt) && !opt.New:
+			return nil, fmt.Errorf("%w: %w", backends.ErrNotFound, err)
 		case err != nil:
 			return nil, err
 		default:
@@ -577,8 +611,14 @@ func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.Sav
 // false when another writer won.
 func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.SaveOptions) (*backends.Record, bool, error) {
 	t := now()
-	// An expired row counts as absent: the save starts a new session on it.
+	// An expired row counts as absent: only a new session may start on it.
 	fresh := cur.rec.Expired(t)
+	if fresh && !opt.New {
+		return nil, false, backends.ErrNotFound
+	}
+	if cur.movedTo != "" && !fresh {
+		return nil, false, &backends.MovedError{To: cur.movedTo}
+	}
 	jsonData := p.applyJSON(cur.json, fresh)
 	enc, err := backends.EncodeData(jsonData)
 	if err != nil {
@@ -620,6 +660,91 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 		return nil, false, nil
 	}
 	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: cur.version + 1}, true, nil
+}
+
+// Renew implements backends.Renewer. The renewed session is inserted under
+// to first (nobody else knows that id yet); then from's row becomes a
+// tombstone with a compare-and-set on the version the new session was
+// computed from: its data names to, its typed columns are NULL (so queries
+// such as FindWhere("user_id = ?") do not see it) and it expires after
+// grace. When a concurrent save moved the version meanwhile, the new row is
+// computed again from the fresh one. No transaction is held open.
+func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes, opt backends.SaveOptions, grace time.Duration) (*backends.Record, error) {
+	if to == "" || len(to) > 64 {
+		return nil, fmt.Errorf("gormstore: Renew: new session id of %d bytes; want 1 to 64 (column session_id)", len(to))
+	}
+	if _, err := s.plan(ch); err != nil {
+		return nil, err
+	}
+	var cur *stored
+	var err error
+	if b := opt.Base; b != nil && b.ID == from && b.Rev > 0 {
+		cur = s.fromBase(b)
+	} else {
+		cur, err = s.read(ctx, from, false)
+	}
+	inserted := false
+	drop := func() error {
+		if !inserted {
+			return nil
+		}
+		inserted = false
+		return s.Delete(ctx, to)
+	}
+	for attempt := 0; ; attempt++ {
+		if err == nil && (cur.movedTo != "" || cur.rec.Expired(time.Now())) {
+			err = backends.ErrNotFound
+		}
+		if err != nil {
+			if derr := drop(); derr != nil {
+				return nil, derr
+			}
+			if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrCorrupt) {
+				return nil, fmt.Errorf("%w: table %q: session %s is no longer live: %w", backends.ErrNotFound, s.table, shortID(from), err)
+			}
+			return nil, err
+		}
+		// The whole renewed session, as a new row.
+		p, err := s.plan(backends.Changes{Clear: true, Set: ch.Apply(cur.rec.Data)})
+		if err != nil {
+			return nil, err
+		}
+		if err := drop(); err != nil {
+			return nil, err
+		}
+		rec, err := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created})
+		if err != nil {
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", shortID(from), s.table, err)
+		}
+		inserted = true
+		t := now()
+		set := map[string]any{
+			"data":       tombPrefix + to,
+			"version":    gorm.Expr("version + 1"),
+			"updated_at": t,
+			"expires_at": t.Add(max(grace, time.Millisecond)),
+		}
+		for _, c := range s.model.columns {
+			set[c.name] = nil
+		}
+		res := s.Query(ctx).Where("session_id = ? AND version = ?", from, cur.version).Updates(set)
+		if res.Error != nil {
+			_ = drop()
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", shortID(from), s.table, res.Error)
+		}
+		if res.RowsAffected > 0 {
+			return rec, nil
+		}
+		if attempt >= s.maxRetries {
+			_ = drop()
+			return nil, fmt.Errorf("%w: renewing session %s in table %q after %d attempts", backends.ErrConflict, shortID(from), s.table, attempt+1)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			_ = drop()
+			return nil, err
+		}
+		cur, err = s.read(ctx, from, false)
+	}
 }
 
 func (s *Store) isDuplicate(err error) bool {
@@ -693,6 +818,9 @@ func (s *Store) page(ctx context.Context, after int64, limit int, query any, arg
 		if err != nil {
 			s.log.Warn("skipping corrupt session row", zap.Int64("row", st.rowID), zap.Error(err))
 			continue
+		}
+		if st.movedTo != "" {
+			continue // a renewed id's tombstone is not a session
 		}
 		pg.recs = append(pg.recs, st.rec)
 	}

@@ -88,7 +88,7 @@ func TestTypedColumns(t *testing.T) {
 		ctx := t.Context()
 		ann := int64(users[0].ID)
 
-		rec := mustSave(t, s, "s1", backends.Changes{Set: map[string]any{"user_id": ann, "parrot": "ceased to be", "n": int64(5)}}, backends.SaveOptions{})
+		rec := mustSave(t, s, "s1", backends.Changes{Set: map[string]any{"user_id": ann, "parrot": "ceased to be", "n": int64(5)}}, backends.SaveOptions{New: true})
 		if rec.Data["user_id"] != ann {
 			t.Errorf("Save returned user_id = %#v; want %d", rec.Data["user_id"], ann)
 		}
@@ -174,11 +174,11 @@ func TestFindAndDeleteWhere(t *testing.T) {
 		ctx := t.Context()
 		ann, bob := int64(users[0].ID), int64(users[1].ID)
 		for i := range 3 {
-			mustSave(t, s, fmt.Sprintf("ann-%d", i), backends.Changes{Set: map[string]any{"user_id": ann, "i": int64(i)}}, backends.SaveOptions{})
+			mustSave(t, s, fmt.Sprintf("ann-%d", i), backends.Changes{Set: map[string]any{"user_id": ann, "i": int64(i)}}, backends.SaveOptions{New: true})
 		}
-		mustSave(t, s, "ann-expired", backends.Changes{Set: map[string]any{"user_id": ann}}, backends.SaveOptions{Expires: time.Now().Add(-time.Minute)})
-		mustSave(t, s, "bob-0", backends.Changes{Set: map[string]any{"user_id": bob}}, backends.SaveOptions{})
-		mustSave(t, s, "anon", backends.Changes{Set: map[string]any{"x": "y"}}, backends.SaveOptions{})
+		mustSave(t, s, "ann-expired", backends.Changes{Set: map[string]any{"user_id": ann}}, backends.SaveOptions{Expires: time.Now().Add(-time.Minute), New: true})
+		mustSave(t, s, "bob-0", backends.Changes{Set: map[string]any{"user_id": bob}}, backends.SaveOptions{New: true})
+		mustSave(t, s, "anon", backends.Changes{Set: map[string]any{"x": "y"}}, backends.SaveOptions{New: true})
 
 		recs, err := s.FindWhere(ctx, "user_id = ?", ann)
 		if err != nil {
@@ -220,8 +220,8 @@ func TestCorruptRows(t *testing.T) {
 	forEachDB(t, func(t *testing.T, c dbCase) {
 		s, db, _ := appStore(t, c)
 		ctx := t.Context()
-		mustSave(t, s, "bad", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{})
-		mustSave(t, s, "good", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{})
+		mustSave(t, s, "bad", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{New: true})
+		mustSave(t, s, "good", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{New: true})
 		for _, junk := range []string{`{"a": `, `[1,2]`, `"str"`, "not json", `{"t": {"$t": "yesterday"}}`} {
 			if err := db.Table(s.Table()).Where("session_id = ?", "bad").Update("data", junk).Error; err != nil {
 				t.Fatal(err)
@@ -242,7 +242,7 @@ func TestCorruptRows(t *testing.T) {
 			// SQLite stores whatever it is given: columns that do not fit
 			// the model.
 			ls := newStore(t, db, randomName("levels"), gormstore.WithModel(&LevelSession{}))
-			mustSave(t, ls, "bad", backends.Changes{Set: map[string]any{"level": int64(3)}}, backends.SaveOptions{})
+			mustSave(t, ls, "bad", backends.Changes{Set: map[string]any{"level": int64(3)}}, backends.SaveOptions{New: true})
 			for _, set := range []string{"level = 'three'", "level = NULL, created_at = 'yesterday'"} {
 				if err := db.Exec(fmt.Sprintf(`UPDATE %s SET %s WHERE session_id = 'bad'`, ls.Table(), set)).Error; err != nil {
 					t.Fatal(err)
@@ -268,9 +268,9 @@ func TestIteratePages(t *testing.T) {
 		ctx := t.Context()
 		const n = 25 // more than three pages
 		for i := range n {
-			mustSave(t, s, fmt.Sprintf("s%02d", i), backends.Changes{Set: map[string]any{"i": int64(i)}}, backends.SaveOptions{})
+			mustSave(t, s, fmt.Sprintf("s%02d", i), backends.Changes{Set: map[string]any{"i": int64(i)}}, backends.SaveOptions{New: true})
 		}
-		mustSave(t, s, "expired", backends.Changes{Set: map[string]any{"i": int64(-1)}}, backends.SaveOptions{Expires: time.Now().Add(-time.Second)})
+		mustSave(t, s, "expired", backends.Changes{Set: map[string]any{"i": int64(-1)}}, backends.SaveOptions{Expires: time.Now().Add(-time.Second), New: true})
 		seen := map[string]bool{}
 		err := s.Iterate(ctx, func(r backends.Record) error {
 			if seen[r.ID] {
@@ -299,9 +299,9 @@ func TestDeleteOlderThan(t *testing.T) {
 		s := storeOn(t, c, gormstore.WithBatchSize(3))
 		ctx := t.Context()
 		for i := range 10 {
-			mustSave(t, s, fmt.Sprintf("s%d", i), backends.Changes{Set: map[string]any{"i": int64(i)}}, backends.SaveOptions{})
+			mustSave(t, s, fmt.Sprintf("s%d", i), backends.Changes{Set: map[string]any{"i": int64(i)}}, backends.SaveOptions{New: true})
 		}
-		mustSave(t, s, "expired", backends.Changes{Set: map[string]any{"i": int64(-1)}}, backends.SaveOptions{Expires: time.Now().Add(-time.Second)})
+		mustSave(t, s, "expired", backends.Changes{Set: map[string]any{"i": int64(-1)}}, backends.SaveOptions{Expires: time.Now().Add(-time.Second), New: true})
 		// Seven sessions were last saved two hours ago.
 		old := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Millisecond)
 		res := s.Query(ctx).Where("session_id IN ?", []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6"}).Update("updated_at", old)
@@ -332,7 +332,7 @@ func TestExpiredSessions(t *testing.T) {
 		ctx := t.Context()
 		created := time.Now().Add(-time.Hour)
 		mustSave(t, s, "e", backends.Changes{Set: map[string]any{"a": "b", "user_id": int64(users[0].ID)}},
-			backends.SaveOptions{Expires: time.Now().Add(-time.Millisecond), Created: created})
+			backends.SaveOptions{Expires: time.Now().Add(-time.Millisecond), Created: created, New: true})
 		if _, err := s.Load(ctx, "e"); !errors.Is(err, backends.ErrNotFound) {
 			t.Errorf("Load(expired) = %v; want ErrNotFound", err)
 		}
@@ -342,8 +342,17 @@ func TestExpiredSessions(t *testing.T) {
 		if err := s.Touch(ctx, "e", time.Now().Add(time.Hour)); !errors.Is(err, backends.ErrNotFound) {
 			t.Errorf("Touch(expired) = %v; want ErrNotFound", err)
 		}
-		// Saving onto an expired row starts a new session there.
-		rec := mustSave(t, s, "e", backends.Changes{Set: map[string]any{"c": "d"}}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)})
+		// An expired session stays ended: a save that is not New (a request
+		// that loaded it before it expired) writes nothing...
+		if _, err := s.Save(ctx, "e", backends.Changes{Set: map[string]any{"c": "d"}}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)}); !errors.Is(err, backends.ErrNotFound) {
+			t.Errorf("Save (not New) onto an expired row: %v; want ErrNotFound", err)
+		}
+		if _, err := s.Load(ctx, "e"); !errors.Is(err, backends.ErrNotFound) {
+			t.Errorf("Load after a refused save onto an expired row = %v; want ErrNotFound", err)
+		}
+		// ...while a New save (an id generated for a new session) starts
+		// a fresh one on the row.
+		rec := mustSave(t, s, "e", backends.Changes{Set: map[string]any{"c": "d"}}, backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true})
 		if len(rec.Data) != 3 || rec.Data["c"] != "d" || rec.Data["user_id"] != nil {
 			t.Errorf("Save onto expired row = %#v; want only c (and nil columns)", rec.Data)
 		}
@@ -368,7 +377,7 @@ func TestConcurrentMergeColumns(t *testing.T) {
 	forEachDB(t, func(t *testing.T, c dbCase) {
 		s, _, users := appStore(t, c)
 		ctx := t.Context()
-		mustSave(t, s, "m", backends.Changes{Set: map[string]any{"start": true}}, backends.SaveOptions{})
+		mustSave(t, s, "m", backends.Changes{Set: map[string]any{"start": true}}, backends.SaveOptions{New: true})
 		var wg sync.WaitGroup
 		errs := make(chan error, 50)
 		for i := range 50 {

@@ -88,7 +88,10 @@ type Store struct {
 	locks [stripes]sync.Mutex
 }
 
-var _ backends.Store = (*Store)(nil)
+var (
+	_ backends.Store   = (*Store)(nil)
+	_ backends.Renewer = (*Store)(nil)
+)
 
 // New returns a store with front caching back. The front container should
 // be dedicated to this store (DeleteOlderThan scans it).
@@ -219,6 +222,32 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 	} else {
 		s.written(ctx, id, gen, r)
 	}
+	return r, nil
+}
+
+// Renew implements backends.Renewer when the back store does (else it
+// reports backends.ErrUnsupported, and the manager falls back to a save and
+// a delete): the back moves the session, this instance's front drops the
+// old id's copy and keeps the new one. Other instances may serve their
+// front copy of the old id for reads until it expires (LocalTTL); their
+// saves go to the back, which forwards or refuses them.
+func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes, opt backends.SaveOptions, grace time.Duration) (*backends.Record, error) {
+	rn, ok := s.back.(backends.Renewer)
+	if !ok {
+		return nil, fmt.Errorf("layered session store: the back store %q cannot renew: %w", s.back.Info().Name, backends.ErrUnsupported)
+	}
+	genTo := s.generation(to)
+	r, err := rn.Renew(ctx, from, to, ch, opt, grace)
+	s.written(ctx, from, 0, nil)
+	if err != nil {
+		s.written(ctx, to, genTo, nil)
+		return nil, err
+	}
+	front := r
+	if r.Expired(s.now()) {
+		front = nil
+	}
+	s.written(ctx, to, genTo, front)
 	return r, nil
 }
 

@@ -53,6 +53,16 @@ func mustSave(t *testing.T, s backends.Store, id string, ch backends.Changes) {
 	}
 }
 
+// create saves a new session: only a New save may create one.
+func create(t *testing.T, s backends.Store, id string, ch backends.Changes) {
+	t.Helper()
+	opt := hour()
+	opt.New = true
+	if _, err := s.Save(t.Context(), id, ch, opt); err != nil {
+		t.Fatalf("Save (New): %v", err)
+	}
+}
+
 func loadValue(t *testing.T, s backends.Store, id, key string) any {
 	t.Helper()
 	r, err := s.Load(t.Context(), id)
@@ -79,7 +89,7 @@ func TestFrontServesReads(t *testing.T) {
 	back := &countingStore{Store: backends.NewKVStore(memContainer(t, "back"))}
 	s := layered.New(memContainer(t, "front"), back, layered.WithLocalTTL(200*time.Millisecond))
 	id := uuid.NewString()
-	mustSave(t, s, id, set("a", int64(1)))
+	create(t, s, id, set("a", int64(1)))
 	for range 5 {
 		if v := loadValue(t, s, id, "a"); v != int64(1) {
 			t.Fatalf("a = %v, want 1", v)
@@ -100,7 +110,7 @@ func TestFrontServesReads(t *testing.T) {
 func TestFrontCopyEndsWithSession(t *testing.T) {
 	s := layered.New(memContainer(t, "front"), backends.NewKVStore(memContainer(t, "back")), layered.WithLocalTTL(time.Hour))
 	id := uuid.NewString()
-	if _, err := s.Save(t.Context(), id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(150 * time.Millisecond)}); err != nil {
+	if _, err := s.Save(t.Context(), id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(150 * time.Millisecond), New: true}); err != nil {
 		t.Fatal(err)
 	}
 	loadValue(t, s, id, "a")
@@ -116,7 +126,7 @@ func TestSlowLoadDoesNotOverwriteNewerSave(t *testing.T) {
 	back := &countingStore{Store: backends.NewKVStore(memContainer(t, "back")), hold: make(chan struct{}), loaded: make(chan struct{}, 1)}
 	s := layered.New(memContainer(t, "front"), back, layered.WithLocalTTL(time.Hour))
 	id := uuid.NewString()
-	if _, err := back.Store.Save(t.Context(), id, set("v", "old"), hour()); err != nil {
+	if _, err := back.Store.Save(t.Context(), id, set("v", "old"), backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan any)
@@ -148,7 +158,7 @@ func TestTwoInstancesStalenessBound(t *testing.T) {
 	b := layered.New(memContainer(t, "frontB"), back, layered.WithLocalTTL(bound))
 	id := uuid.NewString()
 
-	mustSave(t, a, id, set("v", int64(1)))
+	create(t, a, id, set("v", int64(1)))
 	if v := loadValue(t, b, id, "v"); v != int64(1) {
 		t.Fatalf("B's first Load = %v, want 1", v)
 	}
@@ -196,7 +206,7 @@ func TestFrontFailureFallsThrough(t *testing.T) {
 	ctx := t.Context()
 	id := uuid.NewString()
 
-	mustSave(t, s, id, set("a", int64(1))) // fills the front
+	create(t, s, id, set("a", int64(1))) // fills the front
 	fb.down.Store(true)
 	mustSave(t, s, id, set("b", int64(2)))
 	r, err := s.Load(ctx, id)
@@ -213,7 +223,7 @@ func TestFrontFailureFallsThrough(t *testing.T) {
 		t.Fatalf("DeleteOlderThan with the front down = %d, %v", n, err)
 	}
 	other := uuid.NewString()
-	mustSave(t, s, other, set("x", "y"))
+	create(t, s, other, set("x", "y"))
 	time.Sleep(10 * time.Millisecond)
 	if n, err := s.DeleteOlderThan(ctx, time.Millisecond); err != nil || n < 1 {
 		t.Fatalf("DeleteOlderThan(1ms) with the front down = %d, %v; want at least 1, nil", n, err)
@@ -243,7 +253,7 @@ func TestFrontFailureFallsThrough(t *testing.T) {
 
 	// The front comes back: it is used again.
 	fb.down.Store(false)
-	mustSave(t, s, id, set("c", int64(3)))
+	create(t, s, id, set("c", int64(3)))
 	before := back.loads.Load()
 	loadValue(t, s, id, "c")
 	if back.loads.Load() != before {
@@ -256,7 +266,7 @@ func TestCorruptFrontCopy(t *testing.T) {
 	front := memContainer(t, "front")
 	s := layered.New(front, backends.NewKVStore(memContainer(t, "back")))
 	id := uuid.NewString()
-	mustSave(t, s, id, set("a", int64(1)))
+	create(t, s, id, set("a", int64(1)))
 	if err := front.Set(t.Context(), id, []byte("\x00garbage"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +290,7 @@ func TestBackFailureSurfaces(t *testing.T) {
 	front := memContainer(t, "front")
 	s := layered.New(front, back, layered.WithLocalTTL(time.Hour))
 	id := uuid.NewString()
-	mustSave(t, s, id, set("a", int64(1)))
+	create(t, s, id, set("a", int64(1)))
 	fb.down.Store(true)
 	if _, err := s.Save(t.Context(), id, set("a", int64(2)), hour()); !errors.Is(err, errFront) {
 		t.Fatalf("Save with the back down: %v, want its error", err)
@@ -307,7 +317,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Run(bk.name, func(b *testing.B) {
 			back := bk.new(b)
 			id := uuid.NewString()
-			if _, err := back.Save(context.Background(), id, backends.Changes{Set: storetest.Canonical()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour)}); err != nil {
+			if _, err := back.Save(context.Background(), id, backends.Changes{Set: storetest.Canonical()}, backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true}); err != nil {
 				b.Fatal(err)
 			}
 			run := func(b *testing.B, s backends.Store) {

@@ -69,7 +69,7 @@ func TestRegistrationGorm(t *testing.T) {
 		t.Fatalf("front %q, local ttl %s, back %q; want near, 2s, gorm", ls.Front().Name(), ls.LocalTTL(), ls.Back().Info().Name)
 	}
 	id := uuid.NewString()
-	if _, err := st.Save(t.Context(), id, set("a", int64(1)), hour()); err != nil {
+	if _, err := st.Save(t.Context(), id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true}); err != nil {
 		t.Fatal(err)
 	}
 	// The session is in the gorm table (the back), not only in the front.

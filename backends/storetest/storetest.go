@@ -107,6 +107,10 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 		{"SaveNewOnTakenID", false, s.testSaveNewTaken},
 		{"StaleBase", false, s.testStaleBase},
 		{"ConcurrentBase", false, s.testConcurrentBase},
+		{"EndedStaysEnded", false, s.testEndedStaysEnded},
+		{"SaveAfterRenew", false, s.testSaveAfterRenew},
+		{"ConcurrentDelete", false, s.testConcurrentDelete},
+		{"ConcurrentRenew", false, s.testConcurrentRenew},
 		{"Iterate", s.skipIterate, s.testIterate},
 		{"DeleteOlderThan", s.skipDeleteOlderThan, s.testDeleteOlderThan},
 	} {
@@ -140,6 +144,13 @@ func set(kv ...any) backends.Changes {
 
 func hour() backends.SaveOptions {
 	return backends.SaveOptions{Expires: time.Now().Add(time.Hour)}
+}
+
+// fresh is hour() for the save that creates a session: only a New save may.
+func fresh() backends.SaveOptions {
+	opt := hour()
+	opt.New = true
+	return opt
 }
 
 func mustSave(t *testing.T, st backends.Store, id string, ch backends.Changes, opt backends.SaveOptions) *backends.Record {
@@ -233,7 +244,7 @@ func (s *suite) testSaveCreates(t *testing.T) {
 	id := newID()
 	exp := time.Now().Add(time.Hour)
 	before := time.Now()
-	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp})
+	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp, New: true})
 	after := time.Now()
 	if r.ID != id {
 		t.Fatalf("Save returned ID %q, want %q", r.ID, id)
@@ -254,7 +265,7 @@ func (s *suite) testSaveCreates(t *testing.T) {
 
 	// No expiry at all.
 	id2 := newID()
-	mustSave(t, st, id2, set("b", "x"), backends.SaveOptions{})
+	mustSave(t, st, id2, set("b", "x"), backends.SaveOptions{New: true})
 	if got := mustLoad(t, st, id2); !got.Expires.IsZero() {
 		t.Fatalf("saved without expiry, loaded Expires = %s, want zero", got.Expires)
 	}
@@ -286,7 +297,7 @@ func (s *suite) testRoundTrip(t *testing.T) {
 	st := s.store(t)
 	id := newID()
 	data := Canonical()
-	r := mustSave(t, st, id, backends.Changes{Set: data}, hour())
+	r := mustSave(t, st, id, backends.Changes{Set: data}, fresh())
 	s.wantData(t, "Save result", Canonical(), r)
 	got := mustLoad(t, st, id)
 	s.wantData(t, "Load", Canonical(), got)
@@ -299,7 +310,7 @@ func (s *suite) testRoundTrip(t *testing.T) {
 	// One key at a time, so a store with typed columns is exercised per kind.
 	for k, v := range Canonical() {
 		id := newID()
-		mustSave(t, st, id, set(k, v), hour())
+		mustSave(t, st, id, set(k, v), fresh())
 		s.wantData(t, "Load of key "+k, map[string]any{k: v}, mustLoad(t, st, id))
 	}
 }
@@ -307,7 +318,7 @@ func (s *suite) testRoundTrip(t *testing.T) {
 func (s *suite) testMerge(t *testing.T) {
 	st := s.store(t)
 	id := newID()
-	mustSave(t, st, id, set("a", int64(1)), hour())
+	mustSave(t, st, id, set("a", int64(1)), fresh())
 	r := mustSave(t, st, id, set("b", "two"), hour())
 	if !s.lastWriteWins {
 		s.wantData(t, "Save result after set a, set b", map[string]any{"a": int64(1), "b": "two"}, r)
@@ -329,7 +340,7 @@ func (s *suite) testCreated(t *testing.T) {
 	st := s.store(t)
 	id := newID()
 	created := time.Now().Add(-time.Hour).Truncate(time.Second)
-	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: created})
+	r := mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: created, New: true})
 	within(t, "Created from SaveOptions.Created", r.Created, created, created, s.precision)
 	r = mustSave(t, st, id, set("b", int64(2)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: time.Now()})
 	within(t, "Created after a second save", r.Created, created, created, s.precision)
@@ -339,7 +350,7 @@ func (s *suite) testCreated(t *testing.T) {
 func (s *suite) testUpdated(t *testing.T) {
 	st := s.store(t)
 	id := newID()
-	first := mustSave(t, st, id, set("a", int64(1)), hour())
+	first := mustSave(t, st, id, set("a", int64(1)), fresh())
 	time.Sleep(2*s.precision + 10*time.Millisecond)
 	before := time.Now()
 	second := mustSave(t, st, id, set("a", int64(2)), hour())
@@ -358,7 +369,7 @@ func (s *suite) testExpiry(t *testing.T) {
 	lead := 300*time.Millisecond + 2*s.precision
 	id := newID()
 	exp := time.Now().Add(lead)
-	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp})
+	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp, New: true})
 	mustLoad(t, st, id)
 	if ok, err := st.Exists(t.Context(), id); err != nil || !ok {
 		t.Fatalf("Exists before expiry = %v, %v; want true", ok, err)
@@ -379,7 +390,7 @@ func (s *suite) testExpiry(t *testing.T) {
 
 	// A save whose expiry is already past stores nothing live.
 	id2 := newID()
-	r, err := st.Save(t.Context(), id2, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(-time.Minute)})
+	r, err := st.Save(t.Context(), id2, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(-time.Minute), New: true})
 	if err != nil {
 		t.Fatalf("Save with a past expiry: %v", err)
 	}
@@ -392,7 +403,7 @@ func (s *suite) testExpiry(t *testing.T) {
 func (s *suite) testTouch(t *testing.T) {
 	st := s.store(t)
 	id := newID()
-	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(300*time.Millisecond + 2*s.precision)})
+	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(300*time.Millisecond + 2*s.precision), New: true})
 	exp := time.Now().Add(time.Hour)
 	if err := st.Touch(t.Context(), id, exp); err != nil {
 		t.Fatalf("Touch: %v", err)
@@ -414,8 +425,8 @@ func (s *suite) testTouch(t *testing.T) {
 func (s *suite) testDelete(t *testing.T) {
 	st := s.store(t)
 	id, other := newID(), newID()
-	mustSave(t, st, id, set("a", int64(1)), hour())
-	mustSave(t, st, other, set("a", int64(2)), hour())
+	mustSave(t, st, id, set("a", int64(1)), fresh())
+	mustSave(t, st, other, set("a", int64(2)), fresh())
 	if err := st.Delete(t.Context(), id); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -427,14 +438,18 @@ func (s *suite) testDelete(t *testing.T) {
 	if err := st.Delete(t.Context(), newID()); err != nil {
 		t.Fatalf("Delete of a never-saved id: %v, want nil", err)
 	}
-	// A deleted session starts again from nothing.
-	r := mustSave(t, st, id, set("b", int64(1)), hour())
-	s.wantData(t, "Save after Delete", map[string]any{"b": int64(1)}, r)
+	// A deleted session stays deleted: a save that is not New (a request
+	// that loaded it before the Delete) writes nothing.
+	if r, err := st.Save(t.Context(), id, set("b", int64(1)), hour()); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Save (not New) after Delete = %+v, %v; want ErrNotFound and nothing written", r, err)
+	}
+	wantNotFound(t, st, id, "after a save that followed Delete")
 }
 
 func (s *suite) testConcurrent(t *testing.T) {
 	st := s.store(t)
 	id := newID()
+	mustSave(t, st, id, set("start", true), fresh())
 	n := s.concurrency
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -470,7 +485,7 @@ func (s *suite) testConcurrent(t *testing.T) {
 		}
 		return
 	}
-	want := make(map[string]any, n)
+	want := map[string]any{"start": true}
 	for i := range n {
 		want[fmt.Sprintf("k%02d", i)] = int64(i)
 	}
@@ -500,7 +515,7 @@ func (s *suite) testStaleBase(t *testing.T) {
 	}
 	st := s.store(t)
 	id := newID()
-	mustSave(t, st, id, set("a", int64(1)), hour())
+	mustSave(t, st, id, set("a", int64(1)), fresh())
 	base := mustLoad(t, st, id)
 	opt := hour()
 	opt.Base = base
@@ -522,7 +537,7 @@ func (s *suite) testConcurrentBase(t *testing.T) {
 	}
 	st := s.store(t)
 	id := newID()
-	mustSave(t, st, id, set("start", true), hour())
+	mustSave(t, st, id, set("start", true), fresh())
 	base := mustLoad(t, st, id)
 	n := min(s.concurrency, 20)
 	var wg sync.WaitGroup
@@ -574,7 +589,7 @@ func (s *suite) testIterate(t *testing.T) {
 	st := s.store(t)
 	ids := []string{newID(), newID(), newID()}
 	for i, id := range ids {
-		mustSave(t, st, id, set("i", int64(i)), hour())
+		mustSave(t, st, id, set("i", int64(i)), fresh())
 	}
 	seen := s.collect(t, st, ids...)
 	if len(seen) != len(ids) {
@@ -603,11 +618,11 @@ func (s *suite) testDeleteOlderThan(t *testing.T) {
 	st := s.store(t)
 	age := 200*time.Millisecond + 2*s.precision
 	old, kept := newID(), newID()
-	mustSave(t, st, old, set("a", int64(1)), backends.SaveOptions{})
-	mustSave(t, st, kept, set("a", int64(1)), hour())
+	mustSave(t, st, old, set("a", int64(1)), backends.SaveOptions{New: true})
+	mustSave(t, st, kept, set("a", int64(1)), fresh())
 	time.Sleep(age + s.precision + 50*time.Millisecond)
 	fresh := newID()
-	mustSave(t, st, fresh, set("a", int64(1)), backends.SaveOptions{})
+	mustSave(t, st, fresh, set("a", int64(1)), backends.SaveOptions{New: true})
 	if !s.skipTouch {
 		// A session kept alive by Touch (reads, no writes) is not old.
 		if err := st.Touch(t.Context(), kept, time.Now().Add(2*time.Hour)); err != nil {
@@ -626,4 +641,245 @@ func (s *suite) testDeleteOlderThan(t *testing.T) {
 	wantNotFound(t, st, old, "old session after DeleteOlderThan")
 	mustLoad(t, st, fresh)
 	mustLoad(t, st, kept)
+}
+
+// lifecycleTrials is how often each race around a delete or a renew is run:
+// 20 trials found every such race known so far.
+const lifecycleTrials = 20
+
+// testEndedStaysEnded: once a session is deleted or has expired, a save
+// from a request that loaded it before (with or without its Base) writes
+// nothing and reports ErrNotFound; the id never loads again.
+func (s *suite) testEndedStaysEnded(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	mustSave(t, st, id, set("a", int64(1)), fresh())
+	base := mustLoad(t, st, id)
+	if err := st.Delete(t.Context(), id); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	for _, withBase := range []bool{true, false} {
+		opt := hour()
+		if withBase {
+			opt.Base = base
+		}
+		if r, err := st.Save(t.Context(), id, set("b", int64(2)), opt); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Save (Base %v) after Delete = %+v, %v; want ErrNotFound", withBase, r, err)
+		}
+		wantNotFound(t, st, id, "after a save that followed Delete")
+	}
+
+	// Expiry ends a session the same way.
+	id = newID()
+	exp := time.Now().Add(300*time.Millisecond + 2*s.precision)
+	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp, New: true})
+	base = mustLoad(t, st, id)
+	time.Sleep(time.Until(exp) + s.precision + 100*time.Millisecond)
+	for _, withBase := range []bool{true, false} {
+		opt := hour()
+		if withBase {
+			opt.Base = base
+		}
+		if r, err := st.Save(t.Context(), id, set("b", int64(2)), opt); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Save (Base %v) after expiry = %+v, %v; want ErrNotFound", withBase, r, err)
+		}
+		wantNotFound(t, st, id, "after a save that followed expiry")
+	}
+}
+
+func (s *suite) renewer(t *testing.T) (backends.Store, backends.Renewer) {
+	t.Helper()
+	st := s.store(t)
+	rn, ok := st.(backends.Renewer)
+	if !ok {
+		t.Skipf("%T does not implement backends.Renewer: renewal is a save and a delete, and saves in flight are dropped", st)
+	}
+	return st, rn
+}
+
+// testSaveAfterRenew: Renew moves the session; the old id never loads
+// again, and a save with a Base from before is told where the session
+// went (and writes nothing under the old id) until the grace ends.
+func (s *suite) testSaveAfterRenew(t *testing.T) {
+	st, rn := s.renewer(t)
+	from, to := newID(), newID()
+	mustSave(t, st, from, set("a", int64(1), "b", "two"), fresh())
+	base := mustLoad(t, st, from)
+	mustSave(t, st, from, set("c", 3.0), hour()) // lands before the renew: kept
+	r, err := rn.Renew(t.Context(), from, to, set("user", "alice"), hour(), time.Minute)
+	if err != nil {
+		t.Fatalf("Renew: %v", err)
+	}
+	want := map[string]any{"a": int64(1), "b": "two", "c": 3.0, "user": "alice"}
+	if r.ID != to {
+		t.Fatalf("Renew returned ID %q, want the new id", r.ID)
+	}
+	s.wantData(t, "Renew result", want, r)
+	s.wantData(t, "Load of the new id", want, mustLoad(t, st, to))
+	if r.Created.Sub(base.Created).Abs() > s.precision {
+		t.Fatalf("Renew changed Created from %s to %s (the absolute lifetime must hold)", base.Created, r.Created)
+	}
+	wantNotFound(t, st, from, "old id after Renew")
+	if _, err := st.Load(t.Context(), from); !errors.Is(err, backends.ErrMoved) {
+		t.Fatalf("Load of a renewed id: %v; want an error matching both ErrNotFound and ErrMoved", err)
+	}
+	for _, withBase := range []bool{true, false} {
+		opt := hour()
+		if withBase {
+			opt.Base = base
+		}
+		_, err := st.Save(t.Context(), from, set("late", withBase), opt)
+		var moved *backends.MovedError
+		if !errors.As(err, &moved) || moved.To != to {
+			t.Fatalf("Save (Base %v) on the renewed id: %v; want a *MovedError to the new id", withBase, err)
+		}
+		wantNotFound(t, st, from, "old id after a save on it")
+	}
+	mustSave(t, st, to, set("late", true), hour())
+	want["late"] = true
+	s.wantData(t, "new id after a forwarded save", want, mustLoad(t, st, to))
+	if !s.skipIterate {
+		if seen := s.collect(t, st, from, to); len(seen) != 1 {
+			t.Fatalf("Iterate yielded %d of {old id, new id}; want only the new id", len(seen))
+		}
+	}
+	// Renewing again from the old id, or from an id never saved, fails and
+	// writes nothing.
+	for _, src := range []string{from, newID()} {
+		dst := newID()
+		if _, err := rn.Renew(t.Context(), src, dst, set("x", int64(1)), hour(), time.Minute); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Renew of a session that is not live: %v; want ErrNotFound", err)
+		}
+		wantNotFound(t, st, dst, "new id of a failed Renew")
+	}
+
+	// After the grace, the old id is simply gone.
+	from, to = newID(), newID()
+	mustSave(t, st, from, set("a", int64(1)), fresh())
+	grace := 300*time.Millisecond + 2*s.precision
+	if _, err := rn.Renew(t.Context(), from, to, backends.Changes{}, hour(), grace); err != nil {
+		t.Fatalf("Renew: %v", err)
+	}
+	time.Sleep(grace + s.precision + 200*time.Millisecond)
+	if _, err := st.Save(t.Context(), from, set("b", int64(2)), hour()); !errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrMoved) {
+		t.Fatalf("Save on a renewed id after the grace: %v; want ErrNotFound", err)
+	}
+	wantNotFound(t, st, from, "old id after the grace")
+	s.wantData(t, "new id after the grace", map[string]any{"a": int64(1)}, mustLoad(t, st, to))
+}
+
+// racers runs n savers of distinct keys on id, each with the Base loaded
+// before, and end (a Delete or a Renew) among them; every save must end in
+// nil, ErrNotFound or a *MovedError, which the saver follows as the manager
+// does. It returns the keys whose save was acknowledged.
+func (s *suite) racers(t *testing.T, st backends.Store, id string, base *backends.Record, n int, end func() error) map[string]any {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		acked = map[string]any{}
+		errs  []error
+	)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			ctx := context.WithoutCancel(t.Context())
+			k := fmt.Sprintf("k%02d", i)
+			opt := hour()
+			if i%2 == 0 {
+				opt.Base = base // half of them as requests do, half without
+			}
+			_, err := st.Save(ctx, id, set(k, int64(i)), opt)
+			var moved *backends.MovedError
+			for hop := 0; hop < 8 && errors.As(err, &moved); hop++ {
+				_, err = st.Save(ctx, moved.To, set(k, int64(i)), hour())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				acked[k] = int64(i)
+			case errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrMoved):
+			default:
+				errs = append(errs, fmt.Errorf("saver %d: %w", i, err))
+			}
+		})
+	}
+	wg.Go(func() {
+		<-start
+		if err := end(); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		t.Errorf("%v", err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return acked
+}
+
+// testConcurrentDelete: savers racing a Delete never bring the session back.
+func (s *suite) testConcurrentDelete(t *testing.T) {
+	if s.lastWriteWins {
+		t.Skip("last write wins: a client-side store cannot revoke")
+	}
+	st := s.store(t)
+	for _, n := range []int{8, s.concurrency} {
+		for trial := range lifecycleTrials {
+			id := newID()
+			mustSave(t, st, id, set("start", true), fresh())
+			base := mustLoad(t, st, id)
+			s.racers(t, st, id, base, n, func() error { return st.Delete(context.WithoutCancel(t.Context()), id) })
+			r, err := st.Load(t.Context(), id)
+			if !errors.Is(err, backends.ErrNotFound) {
+				t.Fatalf("%d savers, trial %d: the deleted session loads again (%d keys, err %v)", n, trial, len(r.Data), err)
+			}
+			if ok, err := st.Exists(t.Context(), id); err != nil || ok {
+				t.Fatalf("%d savers, trial %d: Exists of the deleted session = %v, %v", n, trial, ok, err)
+			}
+		}
+	}
+}
+
+// testConcurrentRenew: savers racing a Renew never bring the old id back,
+// and every save they were told succeeded is in the renewed session.
+func (s *suite) testConcurrentRenew(t *testing.T) {
+	if s.lastWriteWins {
+		t.Skip("last write wins: a client-side store cannot revoke")
+	}
+	st, rn := s.renewer(t)
+	for _, n := range []int{8, s.concurrency} {
+		for trial := range lifecycleTrials {
+			from, to := newID(), newID()
+			mustSave(t, st, from, set("start", true), fresh())
+			base := mustLoad(t, st, from)
+			acked := s.racers(t, st, from, base, n, func() error {
+				_, err := rn.Renew(context.WithoutCancel(t.Context()), from, to, set("user", "alice"), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Base: base}, time.Minute)
+				return err
+			})
+			if len(acked) != n {
+				t.Fatalf("%d savers, trial %d: %d saves failed; within the grace every save must be kept", n, trial, n-len(acked))
+			}
+			if r, err := st.Load(t.Context(), from); !errors.Is(err, backends.ErrNotFound) {
+				t.Fatalf("%d savers, trial %d: the renewed id loads again (%+v, %v)", n, trial, r, err)
+			}
+			got := mustLoad(t, st, to)
+			var lost []string
+			for k := range acked {
+				if _, ok := got.Data[k]; !ok {
+					lost = append(lost, k)
+				}
+			}
+			if len(lost) > 0 || got.Data["user"] != "alice" || got.Data["start"] != true {
+				t.Fatalf("%d savers, trial %d: acknowledged saves missing from the renewed session: %v (user %v, start %v)", n, trial, lost, got.Data["user"], got.Data["start"])
+			}
+		}
+	}
 }
