@@ -47,7 +47,7 @@ func miRandom(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// miHandler: ?op=none|get|set|renew&key=&val=. A session store failure is
+// miHandler: ?op=none|get|set|renew|destroy&key=&val=[&hold=name]. A session store failure is
 // answered by session.DefaultErrorHandler (503 for errors wrapping
 // session.ErrStore), anything else by 500 naming the error.
 func miHandler(w http.ResponseWriter, r *http.Request) {
@@ -76,9 +76,26 @@ func miHandler(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+	case "destroy":
+		if err := s.Destroy(r.Context()); err != nil {
+			session.DefaultErrorHandler(w, r, err)
+			return
+		}
+	}
+	if h, ok := miHolds.Load(q.Get("hold")); ok {
+		// A slow request: it has loaded (and changed) the session; it
+		// saves only when the test releases it.
+		close(h.(*miHold).loaded)
+		<-h.(*miHold).release
 	}
 	fmt.Fprintf(w, "keys=%s %s=%s", strings.Join(s.Keys(), ","), q.Get("key"), s.GetString(q.Get("key")))
 }
+
+// miHold holds a request (?hold=name) between its use of the session and
+// its response, which is when the session is saved.
+type miHold struct{ loaded, release chan struct{} }
+
+var miHolds sync.Map // name -> *miHold
 
 // miStart starts one instance: session.Module on configFile (with the
 // environment overrides the test set), serving miHandler. The redis kvcache
@@ -168,7 +185,11 @@ func TestMultiInstance(t *testing.T) {
 			t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
 				miRedisPrefix(t, url)
 				t.Setenv("SESSIONFX_KVCACHE__BACKENDS__SHARED__CLIENT_CACHE", strconv.FormatBool(cc))
-				miTwoInstances(t, "testdata/multi/redis.ini")
+				stale := time.Duration(0)
+				if cc {
+					stale = lcClientCacheBound
+				}
+				miTwoInstances(t, "testdata/multi/redis.ini", stale)
 			})
 		}
 	})
@@ -190,11 +211,13 @@ func TestMultiInstance(t *testing.T) {
 				_ = sqlDB.Close()
 			}
 		})
-		miTwoInstances(t, "testdata/multi/postgres.ini")
+		miTwoInstances(t, "testdata/multi/postgres.ini", 0)
 	})
 }
 
-func miTwoInstances(t *testing.T, configFile string) {
+// miTwoInstances runs the checks on two instances; stale is how long one
+// may serve a cached copy of a session the other ended (client cache).
+func miTwoInstances(t *testing.T, configFile string, stale time.Duration) {
 	one, two := miStart(t, configFile), miStart(t, configFile)
 
 	t.Run("WrittenOnOneReadOnTwo", func(t *testing.T) {
@@ -212,30 +235,36 @@ func miTwoInstances(t *testing.T, configFile string) {
 	})
 
 	t.Run("RenewOnOneInvalidatesOldIDOnBoth", func(t *testing.T) {
-		_, _, old := miDo(t, one, "/?op=set&key=user&val=anon", "")
-		// Both instances know the session (and may hold it in a cache).
-		for _, inst := range []string{one, two} {
-			code, body, _ := miDo(t, inst, "/?op=get&key=user", old)
-			miWant(t, "read before the renew", code, body, 200, "user=anon")
-		}
-		code, body, renewed := miDo(t, two, "/?op=renew&key=user", old)
-		miWant(t, "renew on instance 2", code, body, 200, "user=anon")
-		if renewed == "" || renewed == "-" || renewed == old {
-			t.Fatalf("renew on instance 2 set cookie %q; want a new id", renewed)
-		}
-		for i, inst := range []string{one, two} {
-			code, body, c := miDo(t, inst, "/?op=get&key=user", old)
-			miWant(t, fmt.Sprintf("old id on instance %d after the renew", i+1), code, body, 200, "keys= user=")
-			// Within the renew grace the cookie is left alone: the
-			// client has (or is about to get) the login's new cookie,
-			// which clearing it here could wipe.
-			if c != "" {
-				t.Fatalf("old id on instance %d after the renew: cookie %q, want no Set-Cookie", i+1, c)
+		for trial := range lcTrials {
+			_, _, old := miDo(t, one, "/?op=set&key=user&val=anon", "")
+			// Both instances know the session (and may hold it in a cache).
+			for _, inst := range []string{one, two} {
+				code, body, _ := miDo(t, inst, "/?op=get&key=user", old)
+				miWant(t, "read before the renew", code, body, 200, "user=anon")
 			}
-			code, body, _ = miDo(t, inst, "/?op=get&key=user", renewed)
-			miWant(t, fmt.Sprintf("new id on instance %d", i+1), code, body, 200, "user=anon")
+			code, body, renewed := miDo(t, two, "/?op=renew&key=user", old)
+			miWant(t, "renew on instance 2", code, body, 200, "user=anon")
+			if renewed == "" || renewed == "-" || renewed == old {
+				t.Fatalf("renew on instance 2 set cookie %q; want a new id", renewed)
+			}
+			// Instance 1 may serve its cached copy until Redis's
+			// invalidation reaches it (client cache only: stale > 0).
+			lcEnded(t, fmt.Sprintf("trial %d: old id on instance 1 after the renew", trial), one, old, stale)
+			lcEnded(t, fmt.Sprintf("trial %d: old id on instance 2 after the renew", trial), two, old, 0)
+			for i, inst := range []string{one, two} {
+				// Within the renew grace the cookie is left alone: the
+				// client has (or is about to get) the login's new
+				// cookie, which clearing it here could wipe.
+				if code, body, c := miDo(t, inst, "/?op=get&key=user", old); code != 200 || c != "" {
+					t.Fatalf("old id on instance %d after the renew: %d %q, cookie %q; want 200 and no Set-Cookie", i+1, code, body, c)
+				}
+				code, body, _ = miDo(t, inst, "/?op=get&key=user", renewed)
+				miWant(t, fmt.Sprintf("new id on instance %d", i+1), code, body, 200, "user=anon")
+			}
 		}
 	})
+
+	t.Run("Lifecycle", func(t *testing.T) { lcRun(t, one, two, stale) })
 
 	t.Run("ConcurrentWritesSplitAcrossInstancesAllSurvive", func(t *testing.T) {
 		_, _, c := miDo(t, one, "/?op=set&key=start&val=0", "")
