@@ -9,7 +9,6 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -34,22 +33,43 @@ import (
 // ConfigError reports one invalid configuration entry: the full key (for
 // example "session.cookie.same_site"), the value found and what is allowed.
 // Err, when set, is the underlying parse error.
+//
+// Value is the value as written in the file or the environment. A value
+// that may hold a password or key is redacted (a URL's password becomes
+// "xxxxx") or, when it cannot be, replaced by a note that it is not shown.
 type ConfigError struct {
 	Key     string
 	Value   string
 	Allowed string
 	Err     error
+
+	hidden  bool   // Value is a note, not the value: shown unquoted
+	problem string // what is wrong, shown before Allowed
 }
 
 // Error reads like
 //
 //	config: session.cookie.same_site = "laxx": allowed: lax, strict, none
+//	config: kvcache.backends.r.url = the URL (not shown: it may hold a password): its port is not a number (...); allowed: a URL like ...
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("config: ")
 	b.WriteString(e.Key)
 	b.WriteString(" = ")
-	b.WriteString(strconv.Quote(e.Value))
+	if e.hidden {
+		b.WriteString(e.Value)
+	} else {
+		b.WriteString(strconv.Quote(e.Value))
+	}
+	if e.problem != "" {
+		b.WriteString(": ")
+		b.WriteString(e.problem)
+		if e.Allowed != "" {
+			b.WriteString("; allowed: ")
+			b.WriteString(e.Allowed)
+		}
+		return b.String()
+	}
 	switch {
 	case e.Allowed != "":
 		b.WriteString(": allowed: ")
@@ -289,7 +309,7 @@ func (c *ConfigFile) Unmarshal(path string, out any) error {
 		return errors.Join(chk.errs...)
 	}
 	if err := c.k.UnmarshalWithConf(path, out, koanf.UnmarshalConf{DecoderConfig: cfgDecoderConfig()}); err != nil {
-		return &ConfigError{Key: path, Value: cfgValueString(data), Err: err}
+		return cfgErr(path, data, "", err)
 	}
 	return nil
 }
@@ -458,7 +478,7 @@ func cfgBuild(leaves []cfgLeaf, here string) (map[string]any, error) {
 			case exIsMap && !newIsMap:
 				return nil, cfgBothError(l.key(), l.value, l.key()+"."+cfgFirstKey(em))
 			default:
-				return nil, &ConfigError{Key: l.key(), Value: cfgValueString(l.value), Allowed: "one value per key (this key is set twice)"}
+				return nil, cfgErr(l.key(), l.value, "one value per key (this key is set twice)", nil)
 			}
 		}
 		node[last] = cfgExpandHere(l.value, here)
@@ -467,8 +487,7 @@ func cfgBuild(leaves []cfgLeaf, here string) (map[string]any, error) {
 }
 
 func cfgBothError(key string, value any, other string) error {
-	return &ConfigError{Key: key, Value: cfgValueString(value),
-		Allowed: "a value or a section, not both (" + other + " is also set)"}
+	return cfgErr(key, value, "a value or a section, not both ("+other+" is also set)", nil)
 }
 
 func cfgFirstKey(m map[string]any) string {
@@ -507,6 +526,58 @@ func cfgExpandHere(v any, here string) any {
 	return v
 }
 
+// cfgErr is a ConfigError for a value found in the configuration, shown as
+// written unless the key may hold a secret (see cfgShow).
+func cfgErr(key string, v any, allowed string, err error) *ConfigError {
+	shown, hidden := cfgShow(key, v)
+	return &ConfigError{Key: key, Value: shown, Allowed: allowed, Err: err, hidden: hidden}
+}
+
+// cfgHiddenSecret stands for a value not shown because it may be a secret.
+const cfgHiddenSecret = "(not shown: it may be a secret)"
+
+// cfgShow is cfgValueString for an error message about key, with secrets
+// left out: for a key named like a URL or DSN (url, dsn, uri, *_url, ...)
+// the password is redacted, or the whole value hidden when it cannot be
+// located; the value of a key named like a secret (password, secret,
+// token, key, keys, ...) is hidden. hidden reports that the result is a
+// note rather than the value.
+func cfgShow(key string, v any) (shown string, hidden bool) {
+	s := cfgValueString(v)
+	if _, isMap := v.(map[string]any); isMap || s == "" {
+		return s, false
+	}
+	last := strings.ToLower(key[strings.LastIndexByte(key, '.')+1:])
+	for _, w := range []string{"password", "passwd", "pwd", "secret", "token", "credential"} {
+		if strings.Contains(last, w) {
+			return cfgHiddenSecret, true
+		}
+	}
+	if last == "key" || last == "keys" || strings.HasSuffix(last, "_key") || strings.HasSuffix(last, "_keys") {
+		return cfgHiddenSecret, true
+	}
+	for _, w := range []string{"url", "uri", "dsn", "addr", "address"} {
+		if last == w || strings.HasSuffix(last, "_"+w) {
+			return cfgRedactDSN(s)
+		}
+	}
+	return s, false
+}
+
+// cfgRedactDSN hides the password of a URL, a go-sql-driver DSN
+// (user:password@tcp(host)/db) or a libpq keyword/value string
+// (password=...).
+func cfgRedactDSN(s string) (string, bool) {
+	if strings.Contains(s, "://") {
+		r := kvcache.RedactURL(s)
+		return r, r == kvcache.HiddenURL
+	}
+	if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "password") {
+		return cfgHiddenSecret, true
+	}
+	return s, false
+}
+
 // cfgValueString shows a value in an error message.
 func cfgValueString(v any) string {
 	switch x := v.(type) {
@@ -536,6 +607,7 @@ func cfgDecoderConfig() *mapstructure.DecoderConfig {
 	return &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			cfgDurationHook,
+			cfgByteSizeHook,
 			cfgBoolHook,
 			mapstructure.TextUnmarshallerHookFunc(),
 		),
@@ -590,6 +662,29 @@ func cfgDurationHook(f, t reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	return nil, fmt.Errorf("%v has no unit", data)
+}
+
+// cfgByteSizeHook parses a number (a YAML 100, 1.5e3, .nan or .inf) for a
+// kvcache.ByteSize as ParseByteSize parses text, so NaN, infinities,
+// negative and out-of-range numbers are refused instead of being converted
+// to whatever int64 they happen to become.
+func cfgByteSizeHook(f, t reflect.Type, data any) (any, error) {
+	if t != cfgByteSizeType || f == cfgByteSizeType {
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	var s string
+	switch f.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		s = strconv.FormatInt(v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		s = strconv.FormatUint(v.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		s = strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	default:
+		return data, nil
+	}
+	return kvcache.ParseByteSize(s)
 }
 
 func cfgBoolHook(f, t reflect.Type, data any) (any, error) {
@@ -722,7 +817,7 @@ func (c *cfgChecker) walk(t reflect.Type, key string, v any) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		c.errs = append(c.errs, &ConfigError{Key: key, Value: cfgValueString(v), Allowed: cfgAllowed(t)})
+		c.errs = append(c.errs, cfgErr(key, v, cfgAllowed(t), nil))
 		return
 	}
 	if t.Kind() == reflect.Map {
@@ -760,7 +855,7 @@ func (c *cfgChecker) leaf(t reflect.Type, key string, v any) {
 		}
 	}
 	if err != nil {
-		c.errs = append(c.errs, &ConfigError{Key: key, Value: cfgValueString(v), Allowed: cfgAllowed(t), Err: err})
+		c.errs = append(c.errs, cfgErr(key, v, cfgAllowed(t), err))
 	}
 }
 
@@ -932,10 +1027,59 @@ func cfgCookieValueOK(s string) bool {
 
 // Validate checks every field and returns all problems as *ConfigError
 // values joined with errors.Join (nil when the configuration is usable).
-func (c SessionConfig) Validate() error {
+//
+// The floors on durations read from a configuration (cleanup_interval at
+// least 1s, layered.local_ttl at least 1ms) are checked by
+// LoadSessionConfig, not here: code (a test, say) may set a shorter
+// CleanupInterval on purpose.
+func (c SessionConfig) Validate() error { return c.validate(nil) }
+
+// Floors below which a positive duration read from a configuration file or
+// the environment is refused: a smaller value is never what was meant, and
+// some turn a background task into a busy loop (a 1ns cleanup_interval runs
+// a failing cleanup, and logs it, back to back).
+const (
+	cfgMinCleanupInterval = time.Second
+	cfgMinLocalTTL        = time.Millisecond // the layered store's own minimum front lifetime
+	cfgMinRedisDuration   = time.Millisecond
+	cfgMinContainerTTL    = time.Millisecond
+)
+
+// cfgWritten is how a key's value was written, when the configuration
+// sets it (nil: no configuration, show the decoded value).
+type cfgWritten func(key string) (shown string, hidden, ok bool)
+
+// written returns the value of key as written in the file or the
+// environment, for error messages (secrets left out, see cfgShow); ok is
+// false when key is unset or a section.
+func (c *ConfigFile) written(key string) (shown string, hidden, ok bool) {
+	v := c.k.Get(key)
+	if v == nil {
+		return "", false, false
+	}
+	if _, isMap := v.(map[string]any); isMap {
+		return "", false, false
+	}
+	shown, hidden = cfgShow(key, v)
+	return shown, hidden, true
+}
+
+// cfgShowValue shows a decoded value in an error for key: as written when
+// the configuration sets it, else formatted.
+func cfgShowValue(written cfgWritten, key string, value any) (string, bool) {
+	if written != nil {
+		if w, hidden, ok := written(key); ok {
+			return w, hidden
+		}
+	}
+	return fmt.Sprint(value), false
+}
+
+func (c SessionConfig) validate(written cfgWritten) error {
 	var errs []error
 	bad := func(key string, value any, allowed string) {
-		errs = append(errs, &ConfigError{Key: "session." + key, Value: fmt.Sprint(value), Allowed: allowed})
+		shown, hidden := cfgShowValue(written, "session."+key, value)
+		errs = append(errs, &ConfigError{Key: "session." + key, Value: shown, Allowed: allowed, hidden: hidden})
 	}
 	if c.Member == "" || strings.ContainsAny(c.Member, " \t\r\n") {
 		bad("member", c.Member, "a non-empty name without spaces")
@@ -947,14 +1091,17 @@ func (c SessionConfig) Validate() error {
 		bad("container", c.Container, "a kvcache container name (backend = kvcache needs one)")
 	}
 	for _, d := range []struct {
-		key string
-		v   time.Duration
+		key     string
+		v, min  time.Duration
+		allowed string
 	}{
-		{"lifetime", c.Lifetime}, {"idle_timeout", c.IdleTimeout},
-		{"cleanup_interval", c.CleanupInterval}, {"layered.local_ttl", c.Layered.LocalTTL},
+		{"lifetime", c.Lifetime, 0, "a duration of 0 or more"},
+		{"idle_timeout", c.IdleTimeout, 0, "a duration of 0 or more"},
+		{"cleanup_interval", c.CleanupInterval, cfgMinCleanupInterval, "0 (off) or at least 1s"},
+		{"layered.local_ttl", c.Layered.LocalTTL, cfgMinLocalTTL, "0 (the default, 5s) or at least 1ms"},
 	} {
-		if d.v < 0 {
-			bad(d.key, d.v, "a duration of 0 or more")
+		if d.v < 0 || (written != nil && d.v > 0 && d.v < d.min) {
+			bad(d.key, d.v, d.allowed)
 		}
 	}
 	if c.Lifetime > 0 && c.IdleTimeout > 0 && c.Lifetime < c.IdleTimeout {
@@ -1015,14 +1162,20 @@ func LoadSessionConfig(cf *ConfigFile) (SessionConfig, error) {
 		}
 	}
 	c.Cookie.SameSite = strings.ToLower(strings.TrimSpace(c.Cookie.SameSite))
-	return c, c.Validate()
+	if cf == nil {
+		return c, c.Validate()
+	}
+	return c, c.validate(cf.written)
 }
 
 // LoadKVCacheConfig returns the [kvcache] section, validated. Without a
 // kvcache section (cf nil included) it is kvcache.DefaultConfig(); a section
 // without backends gets the default backends. Each backend needs a type;
 // memory needs max_size 0 (the default) or at least 1KiB; redis needs a
-// redis:// or rediss:// url; each container's backend must exist.
+// redis:// or rediss:// url (errors redact its password, or do not show a
+// URL that does not parse); redis durations are 0 (the default) or at least
+// 1ms, container TTLs 0 (none) or at least 1ms; each container's backend
+// must exist.
 func LoadKVCacheConfig(cf *ConfigFile) (kvcache.Config, error) {
 	if cf == nil || !cf.Exists("kvcache") {
 		return kvcache.DefaultConfig(), nil
@@ -1034,13 +1187,14 @@ func LoadKVCacheConfig(cf *ConfigFile) (kvcache.Config, error) {
 	if len(cfg.Backends) == 0 {
 		cfg.Backends = kvcache.DefaultConfig().Backends
 	}
-	return cfg, cfgValidateKVCache(cfg)
+	return cfg, cfgValidateKVCache(cfg, cf.written)
 }
 
-func cfgValidateKVCache(cfg kvcache.Config) error {
+func cfgValidateKVCache(cfg kvcache.Config, written cfgWritten) error {
 	var errs []error
 	bad := func(key string, value any, allowed string) {
-		errs = append(errs, &ConfigError{Key: "kvcache." + key, Value: fmt.Sprint(value), Allowed: allowed})
+		shown, hidden := cfgShowValue(written, "kvcache."+key, value)
+		errs = append(errs, &ConfigError{Key: "kvcache." + key, Value: shown, Allowed: allowed, hidden: hidden})
 	}
 	names := make([]string, 0, len(cfg.Backends))
 	for n := range cfg.Backends {
@@ -1058,17 +1212,23 @@ func cfgValidateKVCache(cfg kvcache.Config) error {
 				bad(k+"max_size", b.MaxSize, "a size of at least 1KiB, or 0 for the default (64MiB)")
 			}
 		case "redis":
-			u, err := url.Parse(b.URL)
-			if b.URL == "" || err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-				bad(k+"url", b.URL, "a URL like redis://127.0.0.1:6379/0 or rediss://host:6380/0")
+			if problem := cfgRedisURLProblem(b.URL); problem != "" {
+				shown := kvcache.RedactURL(b.URL)
+				errs = append(errs, &ConfigError{Key: "kvcache." + k + "url", Value: shown, hidden: shown == kvcache.HiddenURL,
+					problem: problem, Allowed: "a URL like redis://127.0.0.1:6379/0 or rediss://user:password@host:6380/0"})
 			}
 		}
 		for _, d := range []struct {
-			key string
-			v   time.Duration
-		}{{"client_cache_ttl", b.ClientCacheTTL}, {"dial_timeout", b.DialTimeout}, {"command_timeout", b.CommandTimeout}} {
-			if d.v < 0 {
-				bad(k+d.key, d.v, "a duration of 0 or more")
+			key     string
+			v       time.Duration
+			allowed string
+		}{
+			{"client_cache_ttl", b.ClientCacheTTL, "0 (the default, 30s) or at least 1ms"},
+			{"dial_timeout", b.DialTimeout, "0 (the default, 2s) or at least 1ms"},
+			{"command_timeout", b.CommandTimeout, "0 (the default, 2s) or at least 1ms"},
+		} {
+			if d.v < 0 || (d.v > 0 && d.v < cfgMinRedisDuration) {
+				bad(k+d.key, d.v, d.allowed)
 			}
 		}
 		if b.PoolSize < 0 {
@@ -1089,9 +1249,31 @@ func cfgValidateKVCache(cfg kvcache.Config) error {
 		if _, ok := cfg.Backends[be]; !ok {
 			bad("containers."+n+".backend", c.Backend, "one of the configured backends: "+strings.Join(names, ", "))
 		}
-		if c.TTL < 0 {
-			bad("containers."+n+".ttl", c.TTL, "a duration of 0 or more")
+		if c.TTL < 0 || (c.TTL > 0 && c.TTL < cfgMinContainerTTL) {
+			bad("containers."+n+".ttl", c.TTL, "0 (no expiry) or at least 1ms")
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cfgRedisURLProblem says what is wrong with a redis backend URL ("" when
+// nothing), without repeating any part of it: it may hold a password.
+func cfgRedisURLProblem(raw string) string {
+	u, err := kvcache.ParseURLSafely(raw)
+	switch {
+	case err != nil:
+		return err.Error()
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return "its scheme is not redis:// or rediss://"
+	case u.Opaque != "":
+		return `it has no "//" after the scheme`
+	case u.Hostname() == "":
+		return "it names no host"
+	}
+	if p := strings.TrimPrefix(u.Path, "/"); u.Path != "" {
+		if _, err := strconv.Atoi(p); err != nil || strings.Contains(p, "/") {
+			return "its path is not a database number like /0"
+		}
+	}
+	return ""
 }

@@ -46,6 +46,8 @@ func FuzzLoadINI(f *testing.F) {
 		"top = ${here}\n[kvcache]\nbackends.default = memory\n",
 		"[session]\nlayered.local_ttl = 1.5d\nbackend = layered\nlayered.front = a\n",
 		"[kvcache]\nbackends..type = memory\n",
+		"[session]\ncleanup_interval = 1ns\nmax_session_size = NaN\nlayered.local_ttl = 1us\n",
+		"[kvcache]\nbackends.r.type = redis\nbackends.r.url = redis://u:p%zz@h:bad/x\nbackends.r.max_size = 1e400\nbackends.r.command_timeout = 1ns\ncontainers.c.ttl = 1ns\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -67,6 +69,7 @@ func FuzzLoadYAML(f *testing.F) {
 		"x: &a [*a]\n",
 		"- just\n- a list\n",
 		"session:\n  \"\": 1\n",
+		"session: {cleanup_interval: 1ns, max_session_size: .nan}\nkvcache:\n  backends:\n    r: {type: redis, url: \"redis://u:p/w@h:1/0\", max_size: .inf}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -1,7 +1,10 @@
 package kvcache
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -70,10 +73,17 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > float64(1<<62) {
+	// NaN passes every comparison below, so it is refused by name; ±Inf
+	// and out-of-range numbers (1e400) fail the range check or ParseFloat.
+	if err != nil || math.IsNaN(n) || n < 0 || n*float64(mult) > float64(1<<62) {
 		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)", s)
 	}
-	return ByteSize(n * float64(mult)), nil
+	size := ByteSize(n * float64(mult))
+	if size == 0 && n > 0 {
+		// "0.5" (bytes) would silently become 0, which often means "the default".
+		return 0, fmt.Errorf("invalid size %q: less than one byte", s)
+	}
+	return size, nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
@@ -98,4 +108,99 @@ func (b ByteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(n, 10) + "B"
+}
+
+// HiddenURL stands, in messages, for a URL that is not shown because it
+// may hold a password that RedactURL cannot locate.
+const HiddenURL = "the URL (not shown: it may hold a password)"
+
+// RedactURL returns raw for use in an error or log message: with its
+// password replaced by "xxxxx" (as net/url's URL.Redacted does), and the
+// values of password-like query parameters too. A URL that does not parse,
+// or that has an "@" outside its user:password part (a password whose "/",
+// "?" or "#" was not %-escaped ends the user part early), is not shown at
+// all: RedactURL returns HiddenURL.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
+		return HiddenURL
+	}
+	if q := u.Query(); u.RawQuery != "" {
+		changed := false
+		for k := range q {
+			if secretQueryParam(k) {
+				q[k] = []string{"xxxxx"}
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	if _, has := u.User.Password(); has {
+		return u.Redacted()
+	}
+	return u.String()
+}
+
+func secretQueryParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"pass", "pwd", "secret", "token", "auth"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseURLSafely is url.Parse for a URL that may hold a password: its
+// error never contains raw or any part of it (net/url's errors quote the
+// URL, and some quote the bad part, which may be a piece of the password).
+// It also refuses an "@" outside the user:password part: that is a
+// password with an unescaped "/", "?" or "#", which would otherwise end up
+// in the host, path or query.
+func ParseURLSafely(raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, errors.New("the URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New(URLProblem(err))
+	}
+	if u.User == nil && strings.Contains(raw, "@") {
+		return nil, errors.New(`it has an "@" outside the user:password part (%-escape "/", "?", "#" and "@" in a password: %2F, %3F, %23, %40)`)
+	}
+	return u, nil
+}
+
+// URLProblem describes an error of url.Parse without repeating the URL or
+// any part of it.
+func URLProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var esc url.EscapeError
+	var host url.InvalidHostError
+	switch msg := err.Error(); {
+	case errors.As(err, &esc):
+		return `it has a "%" not followed by two hex digits (write a "%" in a password as %25)`
+	case errors.As(err, &host):
+		return "its host name has a character a host name cannot have"
+	case strings.HasPrefix(msg, "invalid port"):
+		return `its port is not a number (%-escape ":", "/", "?", "#" and "@" in a password: %3A, %2F, %3F, %23, %40)`
+	case strings.HasPrefix(msg, "invalid host"):
+		return "its host in [ ] is not an IPv6 address"
+	case msg == "missing protocol scheme":
+		return "it has no scheme (like redis://)"
+	case msg == "net/url: invalid control character in URL":
+		return "it has a control character (a newline, a tab, ...)"
+	case msg == "net/url: invalid userinfo":
+		return "its user:password part has a character that must be %-escaped"
+	case msg == "first path segment in URL cannot contain colon",
+		msg == "invalid IP-literal", msg == "missing ']' in host",
+		msg == "empty url", msg == "invalid URI for request":
+		return msg
+	}
+	return "it does not parse as a URL"
 }

@@ -169,3 +169,24 @@ func TestRegistration(t *testing.T) {
 		}
 	})
 }
+
+// A DSN's password never reaches an error, whatever its form.
+func TestOpenErrorsNeverShowTheDSNPassword(t *testing.T) {
+	const secret = "s3cretPW"
+	for _, c := range []struct{ driver, dsn string }{
+		{"postgres", "host=127.0.0.1 port=1 user=u password=" + secret + " dbname=x sslmode=disable connect_timeout=1"},
+		{"postgres", "host=127.0.0.1 port=1 user=u password = " + secret + " dbname=x sslmode=disable connect_timeout=1"},
+		{"postgres", "host=127.0.0.1 port=1 user=u password='" + secret + " two' dbname=x sslmode=disable connect_timeout=1"},
+		{"postgres", "postgres://u:" + secret + "@x@127.0.0.1:1/x?sslmode=disable&connect_timeout=1"},
+		{"mysql", "u:" + secret + "@x@tcp(127.0.0.1:1)/x?timeout=1s"},
+		{"mysql", "u:" + secret + "@tcp(127.0.0.1:1)/x?timeout=1s"},
+	} {
+		_, err := gormstore.Open(gormstore.Config{Driver: c.driver, DSN: c.dsn}, nil)
+		if err == nil {
+			t.Fatalf("%s %q: opened; want a connection error", c.driver, c.dsn)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: the error shows the password: %v", c.driver, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,27 +65,64 @@ func Registration() kvcache.TypeRegistration {
 	}}
 }
 
+// MinDuration is the smallest positive client_cache_ttl, dial_timeout and
+// command_timeout (and URL ?dial_timeout= / ?write_timeout=) New accepts:
+// below it no round trip completes, so every command would fail (and a
+// sub-millisecond cache TTL truncates to 0 in the TTL arithmetic).
+const MinDuration = time.Millisecond
+
 // New connects a Redis backend. cfg.URL is a redis:// or rediss:// URL
 // (rueidis.ParseURL: user, password, db path, dial_timeout, ...). If Redis
 // cannot be reached at start the backend is still returned (a warning is
 // logged): commands fail with a clear error until Redis is up, and rueidis
-// reconnects on its own. A malformed URL is an error.
+// reconnects on its own. A malformed URL is an error; no error shows the
+// URL's password (a URL that does not parse is not shown at all).
 func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	const want = "want redis://host:port/db or rediss://host:port/db"
 	if strings.TrimSpace(cfg.URL) == "" {
-		return nil, fmt.Errorf("kvcache redis backend %q: url is empty: want redis://host:port/db or rediss://host:port/db", name)
+		return nil, fmt.Errorf("kvcache redis backend %q: url is empty: %s", name, want)
+	}
+	u, err := kvcache.ParseURLSafely(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("kvcache redis backend %q: url: %s: %v (%s)", name, kvcache.HiddenURL, err, want)
+	}
+	shown := strconv.Quote(kvcache.RedactURL(cfg.URL))
+	if u.Host == "" && u.Scheme != "unix" {
+		// rueidis would dial localhost:6379 (with the URL's credentials).
+		return nil, fmt.Errorf("kvcache redis backend %q: url %s names no host (%s)", name, shown, want)
 	}
 	opt, err := rueidis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("kvcache redis backend %q: url %q: %w (want redis://host:port/db or rediss://host:port/db)", name, redactURL(cfg.URL), err)
+		// rueidis' own errors (scheme, db number, query parameters) quote
+		// parts of the URL: make sure none of them is the password.
+		return nil, fmt.Errorf("kvcache redis backend %q: url %s: %s (%s)", name, shown, scrubPassword(err.Error(), u), want)
 	}
 	if len(opt.InitAddress) != 1 {
-		return nil, fmt.Errorf("kvcache redis backend %q: url %q names %d addresses, want exactly one", name, redactURL(cfg.URL), len(opt.InitAddress))
+		return nil, fmt.Errorf("kvcache redis backend %q: url %s names %d addresses, want exactly one", name, shown, len(opt.InitAddress))
 	}
 	if cfg.PoolSize < 0 || cfg.DialTimeout < 0 || cfg.CommandTimeout < 0 || cfg.ClientCacheTTL < 0 {
 		return nil, fmt.Errorf("kvcache redis backend %q: pool_size, dial_timeout, command_timeout and client_cache_ttl must not be negative", name)
+	}
+	for _, d := range []struct {
+		key     string
+		v, def  time.Duration
+		fromURL bool
+	}{
+		{"client_cache_ttl", cfg.ClientCacheTTL, DefaultClientCacheTTL, false},
+		{"dial_timeout", cfg.DialTimeout, DefaultDialTimeout, false},
+		{"command_timeout", cfg.CommandTimeout, DefaultCommandTimeout, false},
+		{"url ?dial_timeout=", opt.Dialer.Timeout, 0, true},
+		{"url ?write_timeout=", opt.ConnWriteTimeout, 0, true},
+	} {
+		if (d.fromURL && d.v < 0) || (d.v > 0 && d.v < MinDuration) {
+			if d.fromURL {
+				return nil, fmt.Errorf("kvcache redis backend %q: %s%s: want at least %s", name, d.key, d.v, MinDuration)
+			}
+			return nil, fmt.Errorf("kvcache redis backend %q: %s = %s: want 0 (the default, %s) or at least %s", name, d.key, d.v, d.def, MinDuration)
+		}
 	}
 	b := &Backend{
 		name:        name,
@@ -137,14 +175,17 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// redactURL hides a password in a URL used in an error message.
-func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
+// scrubPassword replaces u's password, decoded or as written, in msg.
+func scrubPassword(msg string, u *url.URL) string {
+	pw, ok := u.User.Password()
+	if !ok || pw == "" {
+		return msg
 	}
-	return u[:scheme+3] + "***" + u[at:]
+	msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	if raw := u.User.String(); strings.Contains(raw, ":") {
+		msg = strings.ReplaceAll(msg, raw[strings.IndexByte(raw, ':')+1:], "xxxxx")
+	}
+	return msg
 }
 
 // Name returns the backend's configured name.
