@@ -4,7 +4,10 @@
 //	go run ./app/example -config app/example/config.gorm.ini   # SQLite file
 //
 // Routes: GET /healthz, GET /, GET|POST /visits, GET|PUT|DELETE /kv/{key},
-// POST /login (form user), POST /logout, GET /sessions?user=NAME.
+// POST /login (form user), POST /logout, GET /sessions (the logged-in
+// user's own sessions, by opaque handle), POST /sessions/revoke (form
+// handle, or all_others=1). Request bodies over 64 KiB are refused (413);
+// error replies are generic, the details go to the log.
 package main
 
 import (
@@ -114,7 +117,7 @@ type Server struct {
 
 func newServer(lc fx.Lifecycle, addr listenAddr, mw session.HTTPMiddleware, m *session.Manager, log *zap.Logger) *Server {
 	s := &Server{srv: &http.Server{
-		Handler:           mw(routes(m, log)),
+		Handler:           handler(mw, m, log),
 		ReadHeaderTimeout: 10 * time.Second,
 	}}
 	lc.Append(fx.Hook{
@@ -141,12 +144,4 @@ func newServer(lc fx.Lifecycle, addr listenAddr, mw session.HTTPMiddleware, m *s
 		},
 	})
 	return s
-}
-
-func errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, session.ErrStore) {
-		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	http.Error(w, "session error: "+err.Error(), http.StatusInternalServerError)
 }
