@@ -106,9 +106,26 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // NewManager builds a manager on store. It registers the session member
 // (named cfg.Member, reading cfg.Member+"_id") in a new ctxmember registry,
 // available through Registry for other members.
+//
+// Without fx, cfg.Backend and cfg.Container may be left empty: the store is
+// given, so they only name it (Backend defaults to store.Info().Name).
+// cfg.CleanupInterval is not acted on here: call StartCleanup(interval)
+// and StopCleanup yourself (the fx module does it in its lifecycle hooks),
+// or run Cleanup from your own scheduler.
+//
+// A store that keeps the session in the cookie (Info().ClientSide) must
+// implement backends.ClientSide, directly or through an Unwrap() Store
+// method of a decorator; otherwise NewManager fails rather than treat it as
+// a server-side store.
 func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("session: NewManager: store is nil")
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = store.Info().Name
+	}
+	if cfg.Backend == "kvcache" && cfg.Container == "" {
+		cfg.Container = "session"
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -117,8 +134,9 @@ func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manag
 	for _, o := range opts {
 		o(m)
 	}
-	if cs, ok := store.(backends.ClientSide); ok {
-		m.client = cs
+	m.client = clientSide(store)
+	if m.client == nil && store.Info().ClientSide {
+		return nil, fmt.Errorf("session: NewManager: store %q (%T) declares Info().ClientSide but implements neither backends.ClientSide nor Unwrap() backends.Store: a decorator of the cookie store must forward Open and Seal, or expose the store it wraps", store.Info().Name, store)
 	}
 	reg, err := ctxmember.NewRegistry(m.Member())
 	if err != nil {
@@ -161,6 +179,22 @@ func (m *Manager) Member() ctxmember.Member {
 			return m.finish(context.WithoutCancel(ctx), s, late)
 		},
 	}
+}
+
+// clientSide returns the backends.ClientSide behind store: the store itself
+// or, through Unwrap() methods, the store a decorator wraps.
+func clientSide(store backends.Store) backends.ClientSide {
+	for range 16 {
+		if cs, ok := store.(backends.ClientSide); ok {
+			return cs
+		}
+		u, ok := store.(interface{ Unwrap() backends.Store })
+		if !ok {
+			return nil
+		}
+		store = u.Unwrap()
+	}
+	return nil
 }
 
 // storageID maps a client id to the key the store sees.
@@ -274,7 +308,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	} else {
 		s.id, s.sid = id, sid
 	}
-	s.rec = rec
+	s.rec, s.loaded = rec, true
 	s.cookieID = id
 	if rec.Data == nil {
 		rec.Data = map[string]any{}
@@ -623,8 +657,12 @@ func withManager(ctx context.Context, m *Manager) context.Context {
 }
 
 // From returns the request's session, loading it on first use: the id
-// member is read then, once. Later calls return the same session. A store
-// failure is returned (wrapping ErrStore).
+// member is read then, once. Later calls return the same session.
+//
+// Errors: one wrapping ErrStore when the store failed (answer 503: the
+// store is down, the session may well exist); ErrNoScope when ctx carries
+// no scope (the middleware or Manager.Run is not in place: a programming
+// error, answer 500).
 func From(ctx context.Context) (*Session, error) {
 	sc := ctxmember.FromContext(ctx)
 	if sc == nil {
@@ -643,15 +681,29 @@ func From(ctx context.Context) (*Session, error) {
 
 // SetID sets the id of the session to load in this scope (the member
 // "session_id"). It must come before the first From: afterwards it returns
-// an error wrapping ErrAlreadyLoaded.
+// an error wrapping ErrAlreadyLoaded. An id that is not a session id (a
+// UUIDv4; for the cookie store, a sealed token) is refused with an error
+// wrapping ErrInvalidID. An id the store does not know gives a new session
+// on From, as for a request: a job that must work on an existing session
+// checks Session.IsNew.
 func SetID(ctx context.Context, id string) error {
 	sc := ctxmember.FromContext(ctx)
 	if sc == nil {
 		return ErrNoScope
 	}
 	name := "session_id"
-	if m := ownerManager(ctx, sc); m != nil {
+	m := ownerManager(ctx, sc)
+	if m != nil {
 		name = m.idMember
+	}
+	switch {
+	case id == "":
+	case m != nil && m.client != nil:
+		if len(id) > m.cfg.MaxCookieSize || !validCookieValue(id) {
+			return fmt.Errorf("session: set id: a token of %d bytes that no cookie could carry: %w", len(id), ErrInvalidID)
+		}
+	case !ValidID(id):
+		return fmt.Errorf("session: set id: %d bytes that are not a UUIDv4: %w", len(id), ErrInvalidID)
 	}
 	if err := sc.Set(name, id); err != nil {
 		return fmt.Errorf("session: set id: %w", err)

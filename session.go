@@ -58,9 +58,9 @@ var (
 	// session. The default error handler answers 409; the client retries
 	// with its new cookie.
 	ErrRenewed = errors.New("session id was renewed by a concurrent login; retry with the new cookie")
-	// ErrDestroyed is returned by Store after Destroy in the same request
-	// (the session is empty and id-less again; writing creates a new one).
-	ErrDestroyed = errors.New("session was destroyed")
+	// ErrInvalidID is returned by SetID for an id that is not a session
+	// id (a UUIDv4, or a sealed token for the cookie store).
+	ErrInvalidID = errors.New("not a session id")
 )
 
 // Session is one client's session as seen by one request. It is map-like:
@@ -94,6 +94,21 @@ type Session struct {
 	token      string // ClientSide stores: the sealed token of the current state
 	touchDue   bool   // idle deadline needs a refresh at the end of the request
 	renewed    bool   // the client's id was renewed away before this load: no writes
+	loaded     bool   // loaded from the store in this scope (and not ended since)
+}
+
+// IsNew reports whether the session was not in the store when this scope
+// loaded it — no id, or an unknown, expired, ended or malformed one — or
+// was destroyed since. A job that sets an id with SetID and must work on an
+// existing session checks it:
+//
+//	s, err := session.From(ctx)
+//	if err != nil { return err }
+//	if s.IsNew() { return fmt.Errorf("session %s: gone", id) }
+func (s *Session) IsNew() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.loaded
 }
 
 func newSession(m *Manager) *Session {
@@ -448,7 +463,7 @@ func (s *Session) ensureID() {
 // resetLocked leaves s empty and id-less, as after Destroy, without touching
 // the store.
 func (s *Session) resetLocked() {
-	s.rec = nil
+	s.rec, s.loaded = nil, false
 	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
 	s.data, s.shared = nil, false
 	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false

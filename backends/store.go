@@ -142,6 +142,12 @@ type Info struct {
 	// Merges is true when Save merges concurrent changes per key; false
 	// means last write wins (the cookie store).
 	Merges bool
+	// ClientSide is true for a store that keeps the whole session in the
+	// client's cookie and implements ClientSide. A decorator that forwards
+	// Info must also forward Open and Seal (or expose the wrapped store
+	// with an Unwrap() Store method): the manager refuses a store that
+	// declares ClientSide without either.
+	ClientSide bool
 }
 
 // Store is the session storage contract.

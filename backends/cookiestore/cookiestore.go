@@ -388,7 +388,7 @@ func (s *Store) Setup(context.Context) error { return nil }
 // Info declares a store any number of processes can share (they only need
 // the same keys) that does not merge: last write wins.
 func (s *Store) Info() backends.Info {
-	return backends.Info{Name: Name, CrossProcess: true, Merges: false}
+	return backends.Info{Name: Name, CrossProcess: true, Merges: false, ClientSide: true}
 }
 
 // Close does nothing.

@@ -546,7 +546,7 @@ func TestStoreMethodsTakeTokens(t *testing.T) {
 	if err := s.Setup(ctx); err != nil {
 		t.Errorf("Setup: %v", err)
 	}
-	if got := s.Info(); got != (backends.Info{Name: "cookie", CrossProcess: true, Merges: false}) {
+	if got := s.Info(); got != (backends.Info{Name: "cookie", CrossProcess: true, Merges: false, ClientSide: true}) {
 		t.Errorf("Info = %+v", got)
 	}
 	if err := s.Close(); err != nil {
