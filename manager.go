@@ -134,7 +134,7 @@ func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manag
 	for _, o := range opts {
 		o(m)
 	}
-	m.client = clientSide(store)
+	m.client, _ = capability[backends.ClientSide](store)
 	if m.client == nil && store.Info().ClientSide {
 		return nil, fmt.Errorf("session: NewManager: store %q (%T) declares Info().ClientSide but implements neither backends.ClientSide nor Unwrap() backends.Store: a decorator of the cookie store must forward Open and Seal, or expose the store it wraps", store.Info().Name, store)
 	}
@@ -181,20 +181,21 @@ func (m *Manager) Member() ctxmember.Member {
 	}
 }
 
-// clientSide returns the backends.ClientSide behind store: the store itself
-// or, through Unwrap() methods, the store a decorator wraps.
-func clientSide(store backends.Store) backends.ClientSide {
+// capability returns the T behind store: the store itself or, through
+// Unwrap() methods, the store a decorator wraps.
+func capability[T any](store backends.Store) (T, bool) {
 	for range 16 {
-		if cs, ok := store.(backends.ClientSide); ok {
-			return cs
+		if c, ok := store.(T); ok {
+			return c, true
 		}
 		u, ok := store.(interface{ Unwrap() backends.Store })
 		if !ok {
-			return nil
+			break
 		}
 		store = u.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
 
 // storageID maps a client id to the key the store sees.
@@ -443,7 +444,7 @@ const maxForwards = 8
 // forwarded for the grace window; otherwise the whole session is saved
 // under the new id and the old one deleted.
 func (m *Manager) renew(ctx context.Context, s *Session, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
-	if rn, ok := m.store.(backends.Renewer); ok && m.grace > 0 {
+	if rn, ok := capability[backends.Renewer](m.store); ok && m.grace > 0 {
 		ropt := backends.SaveOptions{Expires: opt.Expires, Created: opt.Created}
 		if s.rec != nil && s.rec.ID == s.renewFrom {
 			ropt.Base = s.rec
