@@ -15,6 +15,7 @@ import (
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/ctxmember"
+	"github.com/sessionfx/session/internal/loghash"
 )
 
 // ErrorHandler answers a request whose session could not be saved before
@@ -215,14 +216,9 @@ func HashID(id string) string {
 	return string(buf[:])
 }
 
-// shortHash is what logs show instead of a session id.
-func shortHash(id string) string {
-	if id == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:4])
-}
+// logName is what logs and errors show for the session a client knows as
+// id: the short hash of its storage id, as the stores log it.
+func (m *Manager) logName(id string) string { return loghash.Of(m.storageID(id)) }
 
 func newID() string {
 	return uuid.New().String() // crypto/rand UUIDv4
@@ -284,16 +280,16 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 		return s, nil
 	case errors.Is(err, backends.ErrCorrupt):
 		m.log.Error("session: stored session is corrupt; deleting it and starting a fresh session",
-			zap.String("session", shortHash(id)), zap.Error(err))
+			zap.String("session", m.logName(id)), zap.Error(err))
 		if m.client == nil {
 			if derr := m.store.Delete(ctx, sid); derr != nil {
-				m.log.Warn("session: deleting corrupt session failed", zap.String("session", shortHash(id)), zap.Error(derr))
+				m.log.Warn("session: deleting corrupt session failed", zap.String("session", m.logName(id)), zap.Error(derr))
 			}
 		}
 		s.stale = true
 		return s, nil
 	default:
-		return nil, fmt.Errorf("%w: load session %s: %w", ErrStore, shortHash(id), err)
+		return nil, fmt.Errorf("%w: load session %s: %w", ErrStore, m.logName(id), err)
 	}
 	now := m.now()
 	if rec.Expired(now) || m.pastLifetime(rec.Created, now) {
@@ -412,15 +408,15 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		// re-created. The cookie is left alone: the client may already
 		// hold a newer one.
 		m.log.Info("session: ended (logout, renewal or expiry) while this request was in flight; its changes are dropped",
-			zap.String("session", shortHash(s.id)), zap.Bool("forwarded", forwarded))
+			zap.String("session", loghash.Of(s.sid)), zap.Bool("forwarded", forwarded))
 		s.resetLocked()
 		return ErrEnded
 	}
 	if err != nil {
-		return fmt.Errorf("%w: save session %s: %w", ErrStore, shortHash(s.id), err)
+		return fmt.Errorf("%w: save session %s: %w", ErrStore, loghash.Of(s.sid), err)
 	}
 	if forwarded {
-		m.log.Debug("session: changes carried over to the session renewed by a concurrent login", zap.String("session", shortHash(s.id)))
+		m.log.Debug("session: changes carried over to the session renewed by a concurrent login", zap.String("session", loghash.Of(s.sid)))
 		// The changes are stored; this request keeps its own view (it
 		// must not read the renewed session) and has nothing left to save.
 		s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
@@ -458,7 +454,7 @@ func (m *Manager) renew(ctx context.Context, s *Session, ch backends.Changes, op
 			// the new id starts from this request's copy; the old id
 			// stays ended.
 			m.log.Info("session: the session being renewed ended meanwhile; the renewed session starts from this request's copy",
-				zap.String("session", shortHash(s.renewID)))
+				zap.String("session", loghash.Of(s.renewFrom)))
 			return m.store.Save(ctx, s.sid, backends.Changes{Clear: true, Set: copyData(s.data)},
 				backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
 		case !errors.Is(err, backends.ErrUnsupported):
@@ -472,7 +468,7 @@ func (m *Manager) renew(ctx context.Context, s *Session, ch backends.Changes, op
 		return nil, err
 	}
 	if err := m.store.Delete(ctx, s.renewFrom); err != nil {
-		return nil, fmt.Errorf("delete renewed session %s: %w", shortHash(s.renewID), err)
+		return nil, fmt.Errorf("delete renewed session %s: %w", loghash.Of(s.renewFrom), err)
 	}
 	return rec, nil
 }
@@ -490,7 +486,7 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 				continue
 			}
 			if err := m.store.Delete(ctx, sid); err != nil {
-				return fmt.Errorf("%w: destroy session %s: %w", ErrStore, shortHash(s.id), err)
+				return fmt.Errorf("%w: destroy session %s: %w", ErrStore, loghash.Of(s.sid), err)
 			}
 		}
 	}
@@ -527,11 +523,11 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 		if err := m.store.Touch(ctx, s.sid, exp); err != nil {
 			if errors.Is(err, backends.ErrNotFound) {
 				// Ended meanwhile (logout, login): nothing to refresh.
-				m.log.Debug("session: idle refresh of an ended session skipped", zap.String("session", shortHash(s.id)))
+				m.log.Debug("session: idle refresh of an ended session skipped", zap.String("session", loghash.Of(s.sid)))
 				return nil
 			}
 			// The data is intact; only the idle deadline was not moved.
-			m.log.Warn("session: refreshing idle deadline failed", zap.String("session", shortHash(s.id)), zap.Error(err))
+			m.log.Warn("session: refreshing idle deadline failed", zap.String("session", loghash.Of(s.sid)), zap.Error(err))
 			return nil
 		}
 		s.rec.Expires = exp
@@ -556,10 +552,10 @@ func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error
 			return nil
 		case newID:
 			m.log.Error("session: changed after the response headers were sent; saved, but the client never received the new session id",
-				zap.String("session", shortHash(s.ID())))
+				zap.String("session", loghash.Of(s.sid)))
 		default:
 			m.log.Error("session: changed after the response headers were sent; saved late",
-				zap.String("session", shortHash(s.ID())))
+				zap.String("session", loghash.Of(s.sid)))
 		}
 	}
 	if err := m.commit(ctx, s); err != nil {
@@ -587,7 +583,7 @@ func (m *Manager) Iterate(ctx context.Context, fn func(backends.Record) error) e
 // yields it (no hashing is applied again). Use it for "log out everywhere".
 func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
 	if err := m.store.Delete(ctx, storageID); err != nil {
-		return fmt.Errorf("%w: destroy stored session %s: %w", ErrStore, shortHash(storageID), err)
+		return fmt.Errorf("%w: destroy stored session %s: %w", ErrStore, loghash.Of(storageID), err)
 	}
 	return nil
 }

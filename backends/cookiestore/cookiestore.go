@@ -18,10 +18,8 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +30,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/internal/loghash"
 )
 
 // Name is the store's registry name (backend = cookie).
@@ -254,7 +253,7 @@ func (s *Store) checkSize(n int) error {
 func (s *Store) Open(token string) (*backends.Record, error) {
 	rec, reason := s.open(token)
 	if reason != "" {
-		s.log.Debug("session cookie rejected", zap.String("reason", reason), zap.String("token_hash", shortHash(token)))
+		s.log.Debug("session cookie rejected", zap.String("reason", reason), zap.String("token_hash", loghash.Of(token)))
 		return nil, fmt.Errorf("%w: cookie token %s", backends.ErrNotFound, reason)
 	}
 	return rec, nil
@@ -303,11 +302,6 @@ func (s *Store) open(token string) (*backends.Record, string) {
 		return nil, "has expired"
 	}
 	return rec, ""
-}
-
-func shortHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:6])
 }
 
 // Load opens token (the Store methods take the cookie value where other

@@ -12,9 +12,7 @@ package gormstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -27,6 +25,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/internal/loghash"
 )
 
 const (
@@ -341,18 +340,18 @@ func (s *Store) read(ctx context.Context, id string, liveOnly bool) (*stored, er
 	}
 	rows, err := q.Limit(1).Rows()
 	if err != nil {
-		return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", shortID(id), s.table, err)
+		return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", loghash.Of(id), s.table, err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", shortID(id), s.table, err)
+			return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", loghash.Of(id), s.table, err)
 		}
 		return nil, backends.ErrNotFound
 	}
 	st, err := s.scanRows(rows)
 	if err != nil {
-		s.log.Warn("corrupt session row", zap.String("session", shortID(id)), zap.Error(err))
+		s.log.Warn("corrupt session row", zap.String("session", loghash.Of(id)), zap.Error(err))
 		return nil, err
 	}
 	return st, nil
@@ -378,7 +377,7 @@ func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var ids []int64
 	err := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, now()).Where(notMoved, tombPrefix+"%").Limit(1).Pluck("id", &ids).Error
 	if err != nil {
-		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", shortID(id), s.table, err)
+		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", loghash.Of(id), s.table, err)
 	}
 	return len(ids) > 0, nil
 }
@@ -386,7 +385,7 @@ func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 // Delete removes the session stored under id.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.Query(ctx).Where("session_id = ?", id).Delete(nil).Error; err != nil {
-		return fmt.Errorf("gormstore: deleting session %s from table %q: %w", shortID(id), s.table, err)
+		return fmt.Errorf("gormstore: deleting session %s from table %q: %w", loghash.Of(id), s.table, err)
 	}
 	return nil
 }
@@ -398,7 +397,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	res := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, t).
 		Updates(map[string]any{"expires_at": nullTime(truncTime(expires)), "updated_at": t})
 	if res.Error != nil {
-		return fmt.Errorf("gormstore: touching session %s in table %q: %w", shortID(id), s.table, res.Error)
+		return fmt.Errorf("gormstore: touching session %s in table %q: %w", loghash.Of(id), s.table, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		// MySQL counts changed rows, not matched ones: check.
@@ -503,12 +502,12 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 			return rec, nil
 		}
 		if !s.isDuplicate(err) {
-			return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
+			return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", loghash.Of(id), s.table, err)
 		}
 	case opt.Base != nil && opt.Base.ID == id && opt.Base.Rev > 0 && !opt.Base.Expired(time.Now()):
 		rec, ok, err := s.update(ctx, s.fromBase(opt.Base), p, opt)
 		if err != nil {
-			return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", shortID(id), s.table, err)
+			return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", loghash.Of(id), s.table, err)
 		}
 		if ok {
 			return rec, nil
@@ -528,14 +527,14 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 		}
 		switch {
 		case errors.Is(err, backends.ErrNotFound) && !opt.New:
-			return nil, fmt.Errorf("%w: table %q: session %s ended (deleted, renewed or expired) before this save", backends.ErrNotFound, s.table, shortID(id))
+			return nil, fmt.Errorf("%w: table %q: session %s ended (deleted, renewed or expired) before this save", backends.ErrNotFound, s.table, loghash.Of(id))
 		case errors.Is(err, backends.ErrNotFound):
 			rec, err := s.insert(ctx, id, p, opt)
 			if err == nil {
 				return rec, nil
 			}
 			if !s.isDuplicate(err) {
-				return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", shortID(id), s.table, err)
+				return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", loghash.Of(id), s.table, err)
 			}
 		case errors.Is(err, backends.ErrCorrupt) && !opt.New:
 			return nil, fmt.Errorf("%w: %w", backends.ErrNotFound, err)
@@ -544,15 +543,15 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 		default:
 			rec, ok, err := s.update(ctx, cur, p, opt)
 			if err != nil {
-				return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", shortID(id), s.table, err)
+				return nil, fmt.Errorf("gormstore: updating session %s in table %q: %w", loghash.Of(id), s.table, err)
 			}
 			if ok {
 				return rec, nil
 			}
 		}
 		if attempt >= s.maxRetries {
-			s.log.Warn("session save conflict", zap.String("session", shortID(id)), zap.Int("attempts", attempt+1))
-			return nil, fmt.Errorf("%w: session %s in table %q after %d attempts", backends.ErrConflict, shortID(id), s.table, attempt+1)
+			s.log.Warn("session save conflict", zap.String("session", loghash.Of(id)), zap.Int("attempts", attempt+1))
+			return nil, fmt.Errorf("%w: session %s in table %q after %d attempts", backends.ErrConflict, loghash.Of(id), s.table, attempt+1)
 		}
 		if err := backoff(ctx, attempt); err != nil {
 			return nil, err
@@ -700,7 +699,7 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 				return nil, derr
 			}
 			if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrCorrupt) {
-				return nil, fmt.Errorf("%w: table %q: session %s is no longer live: %w", backends.ErrNotFound, s.table, shortID(from), err)
+				return nil, fmt.Errorf("%w: table %q: session %s is no longer live: %w", backends.ErrNotFound, s.table, loghash.Of(from), err)
 			}
 			return nil, err
 		}
@@ -714,7 +713,7 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 		}
 		rec, err := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created})
 		if err != nil {
-			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", shortID(from), s.table, err)
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, err)
 		}
 		inserted = true
 		t := now()
@@ -730,14 +729,14 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 		res := s.Query(ctx).Where("session_id = ? AND version = ?", from, cur.version).Updates(set)
 		if res.Error != nil {
 			_ = drop()
-			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", shortID(from), s.table, res.Error)
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, res.Error)
 		}
 		if res.RowsAffected > 0 {
 			return rec, nil
 		}
 		if attempt >= s.maxRetries {
 			_ = drop()
-			return nil, fmt.Errorf("%w: renewing session %s in table %q after %d attempts", backends.ErrConflict, shortID(from), s.table, attempt+1)
+			return nil, fmt.Errorf("%w: renewing session %s in table %q after %d attempts", backends.ErrConflict, loghash.Of(from), s.table, attempt+1)
 		}
 		if err := backoff(ctx, attempt); err != nil {
 			_ = drop()
@@ -893,10 +892,4 @@ func isEmptyCond(query any) bool {
 		return true
 	}
 	return false
-}
-
-// shortID is a short hash of a session id, for logs and errors.
-func shortID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:4])
 }

@@ -23,8 +23,6 @@ package layered
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -35,6 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/internal/loghash"
 	"github.com/sessionfx/session/kvcache"
 )
 
@@ -116,15 +115,9 @@ func (s *Store) stripe(id string) int {
 	return int(maphash.String(s.seed, id) % stripes)
 }
 
-// shortHash names a session in logs without revealing its id.
-func shortHash(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:6])
-}
-
 func (s *Store) warn(msg, id string, err error) {
 	s.log.Warn("layered session store: "+msg+"; falling through to the back store",
-		zap.String("front", s.front.Name()), zap.String("session", shortHash(id)), zap.Error(err))
+		zap.String("front", s.front.Name()), zap.String("session", loghash.Of(id)), zap.Error(err))
 }
 
 // frontTTL is the life of a front copy of r: LocalTTL, but never past the
