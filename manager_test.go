@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -420,36 +422,83 @@ func TestFlusherAndResponseController(t *testing.T) {
 	}
 }
 
+// cleanupCounter counts the periodic cleanup's calls to the store.
+type cleanupCounter struct {
+	backends.Store
+	calls atomic.Int64
+}
+
+func (c *cleanupCounter) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
+	c.calls.Add(1)
+	return c.Store.DeleteOlderThan(ctx, age)
+}
+
+// TestNoGoroutineLeak runs the memory kvcache, the periodic cleanup and
+// five requests in a synctest bubble. Every goroutine they start belongs to
+// the bubble, and synctest.Test fails ("blocked goroutines remain") if one
+// is still there when the function returns: StopCleanup and kv.Close must
+// end them all. The fake clock makes the 10ms cleanup fire exactly 3 times
+// in 35ms, so the loop being stopped is one that has run. (This test used
+// to sleep 30ms of wall-clock time for that, without checking that the
+// cleanup ran, and to check leaks with goleak around a real HTTP server,
+// whose goroutines are net/http's, not ours.)
 func TestNoGoroutineLeak(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	kv, err := kvcache.New(kvcache.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := kv.Container("session")
-	cfg := session.DefaultSessionConfig()
-	cfg.CleanupInterval = 10 * time.Millisecond
-	m, err := session.NewManager(cfg, backends.NewKVStore(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.StartCleanup(cfg.CleanupInterval)
-	srv := httptest.NewServer(m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, _ := session.From(r.Context())
-		_ = s.Set("a", 1)
-	})))
-	for i := 0; i < 5; i++ {
-		res, err := http.Get(srv.URL)
+	synctest.Test(t, func(t *testing.T) {
+		kv, err := kvcache.New(kvcache.DefaultConfig(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-	}
-	time.Sleep(30 * time.Millisecond)
-	srv.Close()
-	http.DefaultClient.CloseIdleConnections()
-	m.StopCleanup()
-	_ = kv.Close()
+		c, err := kv.Container("session")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &cleanupCounter{Store: backends.NewKVStore(c)}
+		cfg := session.DefaultSessionConfig()
+		cfg.CleanupInterval = 10 * time.Millisecond
+		m, err := session.NewManager(cfg, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.StartCleanup(cfg.CleanupInterval)
+		h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, err := session.From(r.Context())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_ = s.Set("n", s.GetInt("n")+1)
+		}))
+		var cookie *http.Cookie
+		for i := range 5 {
+			req := httptest.NewRequest("GET", "/", nil)
+			if cookie != nil {
+				req.AddCookie(cookie)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("request %d: status %d %s", i, rec.Code, rec.Body.String())
+			}
+			if cs := rec.Result().Cookies(); len(cs) > 0 {
+				cookie = cs[0]
+			}
+		}
+		s, err := m.Load(context.Background(), cookie.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := s.GetInt("n"); n != 5 {
+			t.Fatalf("after 5 requests with the cookie: n = %d; want 5", n)
+		}
+		time.Sleep(35 * time.Millisecond)
+		if n := st.calls.Load(); n != 3 {
+			t.Errorf("periodic cleanup every 10ms ran %d times in 35ms; want 3", n)
+		}
+		m.StopCleanup()
+		if err := kv.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestPeriodicCleanupDeletesExpiredRows(t *testing.T) {

@@ -98,8 +98,8 @@ type miHold struct{ loaded, release chan struct{} }
 var miHolds sync.Map // name -> *miHold
 
 // miStart starts one instance: session.Module on configFile (with the
-// environment overrides the test set), serving miHandler. The redis kvcache
-// type is provided here in case the module does not register it itself.
+// environment overrides the test set), serving miHandler. session.Module
+// registers the redis kvcache type itself (registering it again is an error).
 func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 	t.Helper()
 	var url string
@@ -108,8 +108,6 @@ func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 		fx.Supply(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
 		session.Module,
 		session.WithConfigFile(configFile),
-		fx.Provide(fx.Annotate(func() kvcache.TypeRegistration { return rediskv.Registration() },
-			fx.ResultTags(`group:"kvcache_types"`))),
 		fx.Invoke(func(lc fx.Lifecycle, mw session.HTTPMiddleware) {
 			srv := httptest.NewUnstartedServer(mw(http.HandlerFunc(miHandler)))
 			lc.Append(fx.StartStopHook(func() { srv.Start(); url = srv.URL }, srv.Close))

@@ -28,11 +28,31 @@ type Option func(*options)
 
 type options struct {
 	types map[string]TypeFactory
+	err   error // the first bad registration
 }
 
 // WithType registers a backend type (in addition to the built-in "memory").
+// A name registered twice (including "memory"), an empty name or a nil
+// factory makes New fail: the second registration never silently replaces
+// the first.
 func WithType(name string, f TypeFactory) Option {
-	return func(o *options) { o.types[name] = f }
+	return func(o *options) {
+		if o.err != nil {
+			return
+		}
+		switch _, dup := o.types[name]; {
+		case name == "":
+			o.err = errors.New("kvcache: a backend type is registered with an empty name")
+		case f == nil:
+			o.err = fmt.Errorf("kvcache: backend type %q is registered with a nil factory", name)
+		case dup && name == "memory":
+			o.err = fmt.Errorf("kvcache: backend type %q is built in and cannot be registered again", name)
+		case dup:
+			o.err = fmt.Errorf("kvcache: backend type %q is registered twice (kvcache.WithType or the \"kvcache_types\" fx group); register each type once", name)
+		default:
+			o.types[name] = f
+		}
+	}
 }
 
 // Cache is the set of configured backends and containers.
@@ -63,6 +83,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Cache, error) {
 	}}}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.err != nil {
+		return nil, o.err
 	}
 	if len(cfg.Backends) == 0 {
 		cfg.Backends = DefaultConfig().Backends

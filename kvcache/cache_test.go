@@ -280,3 +280,53 @@ func TestModuleReportsBadConfig(t *testing.T) {
 		t.Fatalf("app with an unregistered redis type: %v; want ErrUnknownBackend naming kvcache.backends.default.type", err)
 	}
 }
+
+// A backend type registered twice must fail New and name the type, never
+// let the second registration silently replace the first; the same holds
+// for the built-in "memory" type and for the fx value group.
+func TestCacheTypeRegisteredTwice(t *testing.T) {
+	var closed []string
+	cfg := kvcache.Config{Backends: map[string]kvcache.BackendConfig{"default": {Type: "fake"}}}
+	for _, tc := range []struct {
+		name, want string
+		opts       []kvcache.Option
+	}{
+		{"WithType twice", `backend type "fake" is registered twice`,
+			[]kvcache.Option{kvcache.WithType("fake", recordingType(&closed)), kvcache.WithType("fake", recordingType(&closed))}},
+		{"memory again", `backend type "memory" is built in`,
+			[]kvcache.Option{kvcache.WithType("fake", recordingType(&closed)), kvcache.WithType("memory", recordingType(&closed))}},
+		{"empty name", "empty name", []kvcache.Option{kvcache.WithType("", recordingType(&closed))}},
+		{"nil factory", `backend type "fake" is registered with a nil factory`, []kvcache.Option{kvcache.WithType("fake", nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := kvcache.New(cfg, nil, tc.opts...)
+			if err == nil {
+				_ = c.Close()
+				t.Fatalf("New = nil error; want one containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if len(closed) != 0 {
+		t.Errorf("backends built despite the bad registration: %q", closed)
+	}
+
+	reg := func() kvcache.TypeRegistration {
+		return kvcache.TypeRegistration{Name: "fake", New: recordingType(&closed)}
+	}
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(cfg, zap.NewNop()),
+		fx.Provide(
+			fx.Annotate(reg, fx.ResultTags(`group:"kvcache_types"`)),
+			fx.Annotate(reg, fx.ResultTags(`group:"kvcache_types"`)),
+		),
+		kvcache.Module,
+		fx.Invoke(func(*kvcache.Cache) {}),
+	)
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), `backend type "fake" is registered twice`) {
+		t.Fatalf("app with two %q registrations in kvcache_types: %v; want an error naming the type", "fake", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -225,27 +226,100 @@ func TestMemoryEvictionIsLoggedAtWarnWithoutTheKey(t *testing.T) {
 	}
 }
 
+// Expired entries are reclaimed silently, whether ristretto's TTL sweep or
+// the backend's own make-room step removes them; unexpired entries evicted
+// for room are logged at warn, once each, and summed up when the backend
+// closes. The test runs in a synctest bubble: the TTLs expire on the fake
+// clock, and ristretto's sweep (every 2.5s, for entries expired in an
+// earlier 5s bucket) runs at known times.
 func TestMemoryExpiredEntriesAreNotLoggedAsEvictions(t *testing.T) {
-	core, logs := observer.New(zapcore.WarnLevel)
-	m := newMemory(t, "exp", 4<<10, zap.New(core))
-	defer m.Close()
-	ctx := context.Background()
-	expired := map[string]bool{}
-	for i := range 10 {
-		k := "old-" + strconv.Itoa(i)
-		if err := m.Set(ctx, k, bytes.Repeat([]byte{'x'}, 100), 50*time.Millisecond); err == nil {
-			expired[keyHash(k)] = true
+	synctest.Test(t, func(t *testing.T) {
+		core, logs := observer.New(zapcore.WarnLevel)
+		m := newMemory(t, "exp", 4<<10, zap.New(core)) // room for about 13 entries
+		defer m.Close()
+		ctx := context.Background()
+		value := bytes.Repeat([]byte{'x'}, 100)
+		evictionLogs := func() []observer.LoggedEntry {
+			return logs.FilterMessageSnippet("evicted an unexpired entry").All()
 		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	for i := range 100 {
-		_ = m.Set(ctx, "new-"+strconv.Itoa(i), bytes.Repeat([]byte{'x'}, 100), 0)
-	}
-	for _, e := range logs.FilterMessageSnippet("evicted").All() {
-		if expired[e.ContextMap()["key_hash"].(string)] {
-			t.Errorf("an expired entry was logged as a capacity eviction: %v", e.ContextMap())
+		expired := map[string]string{} // key hash -> key
+
+		// 1. ristretto's TTL sweep: entries that expire with the backend
+		// far from full are dropped by ristretto, not by making room.
+		for i := range 3 {
+			k := "swept-" + strconv.Itoa(i)
+			if err := m.Set(ctx, k, value, time.Second); err != nil {
+				t.Fatalf("Set %s: %v", k, err)
+			}
+			expired[keyHash(k)] = k
 		}
-	}
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+		if st := m.Stats(); st.Entries != 0 || st.UsedBytes != 0 {
+			t.Fatalf("after ristretto's TTL sweep: %d entries, %d bytes held; want the 3 expired entries gone", st.Entries, st.UsedBytes)
+		}
+		if n := len(evictionLogs()); n != 0 {
+			t.Fatalf("ristretto's TTL sweep was logged as %d capacity evictions, the first: %v", n, evictionLogs()[0].ContextMap())
+		}
+
+		// 2. Making room: 10 expired entries, then 100 fresh ones in a
+		// backend with room for about 13.
+		for i := range 10 {
+			k := "old-" + strconv.Itoa(i)
+			if err := m.Set(ctx, k, value, 50*time.Millisecond); err != nil {
+				t.Fatalf("Set %s: %v", k, err)
+			}
+			expired[keyHash(k)] = k
+		}
+		time.Sleep(100 * time.Millisecond)
+		fresh := map[string]bool{}
+		for i := range 100 {
+			k := "new-" + strconv.Itoa(i)
+			if err := m.Set(ctx, k, value, 0); err != nil {
+				t.Fatalf("Set %s: %v", k, err)
+			}
+			fresh[keyHash(k)] = true
+		}
+		// Let ristretto's sweep take any expired entry that sampling
+		// missed, so every entry still held is a fresh one.
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+
+		st := m.Stats()
+		logged := evictionLogs()
+		if st.Evictions == 0 || len(logged) == 0 {
+			t.Fatalf("100 entries written into room for about 13: %d evictions counted, %d logged; want both > 0", st.Evictions, len(logged))
+		}
+		if uint64(len(logged)) != st.Evictions {
+			t.Errorf("%d evictions logged, %d counted in Stats; want each eviction logged once", len(logged), st.Evictions)
+		}
+		if held := uint64(st.Entries); held+st.Evictions != 100 {
+			t.Errorf("%d entries held + %d evictions = %d; want 100 (each fresh entry held or evicted, the expired ones gone uncounted)", held, st.Evictions, held+st.Evictions)
+		}
+		for _, e := range logged {
+			h, _ := e.ContextMap()["key_hash"].(string)
+			if k, ok := expired[h]; ok {
+				t.Errorf("the expired entry %s was logged as a capacity eviction: %v", k, e.ContextMap())
+			} else if !fresh[h] {
+				t.Errorf("an eviction log names no key written by this test: %v", e.ContextMap())
+			}
+			if e.Level != zapcore.WarnLevel {
+				t.Errorf("eviction logged at %s; want warn", e.Level)
+			}
+		}
+
+		// The summary at Close adds up the same evictions.
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sums := logs.FilterMessageSnippet("evictions,").All()
+		if len(sums) != 1 {
+			t.Fatalf("%d summary warnings at Close; want 1", len(sums))
+		}
+		if got, _ := sums[0].ContextMap()["evictions"].(uint64); got != st.Evictions {
+			t.Errorf("summary at Close: evictions=%v; want %d: %v", sums[0].ContextMap()["evictions"], st.Evictions, sums[0].ContextMap())
+		}
+	})
 }
 
 func TestMemoryValueLargerThanCapacity(t *testing.T) {
