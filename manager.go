@@ -593,8 +593,13 @@ func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
 func (m *Manager) StorageID(id string) string { return m.storageID(id) }
 
 // Cleanup deletes expired sessions and sessions idle longer than the idle
-// timeout (or the lifetime when there is no idle timeout).
+// timeout (or the lifetime when there is no idle timeout). A store whose
+// engine expires sessions itself (Info().ExpiresNatively: the kvcache
+// engines) is not swept: it costs nothing, not one round trip.
 func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
+	if m.store.Info().ExpiresNatively {
+		return 0, nil
+	}
 	age := m.cfg.IdleTimeout
 	if age == 0 || (m.cfg.Lifetime > 0 && m.cfg.Lifetime < age) {
 		age = m.cfg.Lifetime
@@ -610,9 +615,10 @@ func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
 }
 
 // StartCleanup runs Cleanup every interval in a goroutine until
-// StopCleanup. The fx module calls both from lifecycle hooks.
+// StopCleanup. The fx module calls both from lifecycle hooks. Nothing is
+// started for a store that expires sessions itself (Info().ExpiresNatively).
 func (m *Manager) StartCleanup(interval time.Duration) {
-	if interval <= 0 || m.stop != nil {
+	if interval <= 0 || m.stop != nil || m.store.Info().ExpiresNatively {
 		return
 	}
 	m.stop, m.done = make(chan struct{}), make(chan struct{})

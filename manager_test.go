@@ -433,6 +433,14 @@ func (c *cleanupCounter) DeleteOlderThan(ctx context.Context, age time.Duration)
 	return c.Store.DeleteOlderThan(ctx, age)
 }
 
+// Info declares a store that needs sweeping (as a SQL table does), so the
+// periodic cleanup runs on it.
+func (c *cleanupCounter) Info() backends.Info {
+	i := c.Store.Info()
+	i.ExpiresNatively = false
+	return i
+}
+
 // TestNoGoroutineLeak runs the memory kvcache, the periodic cleanup and
 // five requests in a synctest bubble. Every goroutine they start belongs to
 // the bubble, and synctest.Test fails ("blocked goroutines remain") if one

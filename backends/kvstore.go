@@ -482,7 +482,9 @@ func touched(live, saved time.Time) bool {
 
 // Info implements Store.
 func (s *KVStore) Info() Info {
-	return Info{Name: "kvcache", CrossProcess: s.c.CrossProcess(), Merges: true}
+	// Every kvcache engine drops a value when its TTL ends, and Save and
+	// Touch set the TTL to the session's expiry.
+	return Info{Name: "kvcache", CrossProcess: s.c.CrossProcess(), Merges: true, ExpiresNatively: true}
 }
 
 // Close implements Store; the kvcache.Cache owns the backend, so it does nothing.

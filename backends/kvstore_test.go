@@ -94,7 +94,7 @@ func TestKVStoreTouchKeepsValue(t *testing.T) {
 
 func TestKVStoreInfo(t *testing.T) {
 	s := backends.NewKVStore(newMemoryContainer(t))
-	if got := s.Info(); got != (backends.Info{Name: "kvcache", CrossProcess: false, Merges: true}) {
+	if got := s.Info(); got != (backends.Info{Name: "kvcache", CrossProcess: false, Merges: true, ExpiresNatively: true}) {
 		t.Fatalf("Info = %+v", got)
 	}
 	if err := s.Close(); err != nil {

@@ -142,6 +142,12 @@ type Info struct {
 	// Merges is true when Save merges concurrent changes per key; false
 	// means last write wins (the cookie store).
 	Merges bool
+	// ExpiresNatively is true when the engine itself removes sessions
+	// once their expiry passes (Redis, memory and file kvcache engines keep
+	// each record under a TTL no later than its expiry): the manager's
+	// periodic cleanup then does not sweep it, since every session idle or
+	// old enough to be swept has already expired.
+	ExpiresNatively bool
 	// ClientSide is true for a store that keeps the whole session in the
 	// client's cookie and implements ClientSide. A decorator that forwards
 	// Info must also forward Open and Seal (or expose the wrapped store

@@ -308,7 +308,7 @@ func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, 
 // abilities.
 func (s *Store) Info() backends.Info {
 	bi := s.back.Info()
-	return backends.Info{Name: "layered", CrossProcess: bi.CrossProcess, Merges: bi.Merges}
+	return backends.Info{Name: "layered", CrossProcess: bi.CrossProcess, Merges: bi.Merges, ExpiresNatively: bi.ExpiresNatively}
 }
 
 // Close closes the back store (the kvcache.Cache owns the front).
