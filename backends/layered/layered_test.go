@@ -78,7 +78,7 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("Info over gorm = %+v", got)
 	}
 	s = layered.New(memContainer(t, "front"), backends.NewKVStore(memContainer(t, "back")))
-	if got := s.Info(); got != (backends.Info{Name: "layered", CrossProcess: false, Merges: true}) {
+	if got := s.Info(); got != (backends.Info{Name: "layered", CrossProcess: false, Merges: true, ExpiresNatively: true}) {
 		t.Fatalf("Info over a memory container = %+v", got)
 	}
 }
