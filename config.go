@@ -27,6 +27,8 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/ini.v1"
 
+	"github.com/sessionfx/session/backends/cookiestore"
+	"github.com/sessionfx/session/backends/gormstore"
 	"github.com/sessionfx/session/kvcache"
 )
 
@@ -105,6 +107,14 @@ type ConfigFile struct {
 	log      *zap.Logger
 	sections []string // top-level keys that came from the file
 
+	// envNames maps each key set by an environment variable to the
+	// variable's name, so that messages about the key name the variable.
+	envNames map[string]string
+	// fileKeys holds every key path (sections included) set by the file.
+	fileKeys map[string]bool
+	// strict is session.strict: unknown keys and sections are errors.
+	strict bool
+
 	mu      sync.Mutex
 	unknown []string
 }
@@ -135,12 +145,21 @@ type ConfigFile struct {
 //	SESSIONFX_SESSION__IDLE_TIMEOUT=1h        -> session.idle_timeout
 //	SESSIONFX_KVCACHE__BACKENDS__DEFAULT__MAX_SIZE=128MiB
 //
+// A variable with the prefix but without "__" (SESSIONFX_SESSION_COOKIE_SECURE)
+// sets no key: it is logged at Warn with the "__" form of the key it most
+// likely means, and otherwise ignored. SESSIONFX_TEST_* variables (the test
+// suite's own) are left alone.
+//
+// session.strict = true (SESSIONFX_SESSION__STRICT=true) turns every
+// warning about an unknown key, an unknown section or an ignored variable
+// into a *ConfigError.
+//
 // A missing file is an error that names the path and wraps fs.ErrNotExist.
 func LoadConfigFile(path string, log *zap.Logger) (*ConfigFile, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cf := &ConfigFile{k: koanf.New("."), log: log}
+	cf := &ConfigFile{k: koanf.New("."), log: log, envNames: map[string]string{}, fileKeys: map[string]bool{}}
 	if path == "" {
 		if wd, err := os.Getwd(); err == nil {
 			cf.here = wd
@@ -167,6 +186,9 @@ func LoadConfigFile(path string, log *zap.Logger) (*ConfigFile, error) {
 		}
 		raw, err := parser.Unmarshal(data)
 		if err != nil {
+			if cfgExtensions[ext] == "yaml" {
+				err = cfgYAMLTabHint(err, data)
+			}
 			return nil, cfgInFile(err, abs)
 		}
 		m, err := cfgNormalize(raw, cf.here)
@@ -176,15 +198,28 @@ func LoadConfigFile(path string, log *zap.Logger) (*ConfigFile, error) {
 		for k := range m {
 			cf.sections = append(cf.sections, k)
 		}
+		cfgCollectPaths(m, "", cf.fileKeys)
 		sort.Strings(cf.sections)
 		if err := cf.k.Load(cfgMapProvider(m), nil); err != nil {
 			return nil, fmt.Errorf("config: load %s: %w", abs, err)
 		}
 	}
 
+	var flat []string // variables without "__": they set no key
 	envMap, err := env.Provider("", env.Opt{
-		Prefix:        ConfigEnvPrefix,
-		TransformFunc: cfgEnvKey,
+		Prefix: ConfigEnvPrefix,
+		TransformFunc: func(k, v string) (string, any) {
+			key, val := cfgEnvKey(k, v)
+			switch {
+			case strings.HasPrefix(key, "test_"):
+				return "", nil // the test suite's own SESSIONFX_TEST_* variables
+			case !strings.Contains(key, "."):
+				flat = append(flat, k)
+				return "", nil
+			}
+			cf.envNames[key] = k
+			return key, val
+		},
 	}).Read()
 	if err != nil {
 		return nil, fmt.Errorf("config: read environment: %w", err)
@@ -198,7 +233,161 @@ func LoadConfigFile(path string, log *zap.Logger) (*ConfigFile, error) {
 			return nil, fmt.Errorf("config: load environment: %w", err)
 		}
 	}
+	if v := cf.k.Get("session.strict"); v != nil {
+		var strict bool
+		if err := cf.decodeLeaf("session.strict", v, &strict); err != nil {
+			return nil, err
+		}
+		cf.strict = strict
+	}
+	sort.Strings(flat)
+	var errs []error
+	for _, name := range flat {
+		if err := cf.flatEnvVar(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return cf, nil
+}
+
+// decodeLeaf decodes one value the way Unmarshal does, as a *ConfigError
+// naming key when it does not fit.
+func (c *ConfigFile) decodeLeaf(key string, v any, out any) error {
+	chk := cfgChecker{}
+	chk.leaf(reflect.TypeOf(out).Elem(), key, v)
+	if len(chk.errs) > 0 {
+		return errors.Join(chk.errs...)
+	}
+	dc := cfgDecoderConfig()
+	dc.Result = out
+	d, err := mapstructure.NewDecoder(dc)
+	if err == nil {
+		err = d.Decode(v)
+	}
+	if err != nil {
+		return cfgErr(key, v, cfgAllowed(reflect.TypeOf(out).Elem()), err)
+	}
+	return nil
+}
+
+// Strict reports whether session.strict is on: unknown keys and sections
+// fail instead of being logged.
+func (c *ConfigFile) Strict() bool { return c.strict }
+
+// cfgEnvName is the environment variable that sets key.
+func cfgEnvName(key string) string {
+	return ConfigEnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
+}
+
+// flatEnvVar reports a SESSIONFX_ variable without "__": logged at Warn,
+// or a *ConfigError in strict mode. Its value is never shown.
+func (c *ConfigFile) flatEnvVar(name string) error {
+	flatKey, _ := cfgEnvKey(name, "")
+	msg := "levels of a key are separated by two underscores (__), so it sets no key"
+	near := cfgEnvSuggest(flatKey)
+	if near != "" {
+		msg += "; did you mean " + cfgEnvName(near) + " (" + near + ")?"
+	} else {
+		msg += ", e.g. SESSIONFX_SESSION__COOKIE__SECURE sets session.cookie.secure"
+	}
+	if c.strict {
+		return &ConfigError{Key: "environment variable " + name, Value: "(value not shown)", hidden: true,
+			problem: msg + " (session.strict = true refuses what would be ignored)"}
+	}
+	c.log.Warn("config: environment variable "+name+" is ignored: "+msg,
+		zap.String("env", name), zap.String("did_you_mean", near))
+	return nil
+}
+
+// cfgEnvTypes are the sections whose keys cfgEnvSuggest knows.
+var cfgEnvTypes = []struct {
+	section string
+	t       reflect.Type
+}{
+	{"session", reflect.TypeFor[SessionConfig]()},
+	{"kvcache", reflect.TypeFor[kvcache.Config]()},
+	{"gorm", reflect.TypeFor[gormstore.Config]()},
+	{"cookie_store", reflect.TypeFor[cookiestore.Config]()},
+}
+
+// cfgEnvSuggest finds the key that a variable written with single
+// underscores means: "session_cookie_secure" is session.cookie.secure.
+// It returns "" when no known key matches.
+func cfgEnvSuggest(flat string) string {
+	for _, s := range cfgEnvTypes {
+		if rest, ok := strings.CutPrefix(flat, s.section+"_"); ok {
+			if p, ok := cfgMatchFlat(s.t, rest); ok {
+				return s.section + "." + p
+			}
+		}
+	}
+	return ""
+}
+
+// cfgMatchFlat splits s, a key path of t whose dots became underscores,
+// back into the dotted path. Map entries take any name.
+func cfgMatchFlat(t reflect.Type, s string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if s == "" {
+		return "", false
+	}
+	if t.Kind() == reflect.Map {
+		if cfgIsLeaf(t.Elem()) {
+			return s, true
+		}
+		for i := 1; i < len(s)-1; i++ {
+			if s[i] == '_' {
+				if rest, ok := cfgMatchFlat(t.Elem(), s[i+1:]); ok {
+					return s[:i] + "." + rest, true
+				}
+			}
+		}
+		return "", false
+	}
+	if cfgIsLeaf(t) {
+		return "", false
+	}
+	fields := cfgFields(t)
+	for _, name := range cfgFieldNames(t) {
+		ft := fields[name]
+		if s == name && cfgIsLeaf(ft) {
+			return name, true
+		}
+		if rest, ok := strings.CutPrefix(s, name+"_"); ok && !cfgIsLeaf(ft) {
+			if p, ok := cfgMatchFlat(ft, rest); ok {
+				return name + "." + p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// cfgCollectPaths adds every key path of m (sections included) to out.
+func cfgCollectPaths(m map[string]any, prefix string, out map[string]bool) {
+	for k, v := range m {
+		p := cfgJoin(prefix, k)
+		out[p] = true
+		if sub, ok := v.(map[string]any); ok {
+			cfgCollectPaths(sub, p, out)
+		}
+	}
+}
+
+// cfgYAMLTabHint adds to a YAML parse error that the file indents with a
+// tab, when it does: YAML allows spaces only, and its errors do not say so.
+func cfgYAMLTabHint(err error, data []byte) error {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return fmt.Errorf("%w (line %d is indented with a tab: YAML indents with spaces only)", err, i+1)
+		}
+	}
+	return err
 }
 
 // cfgEnvKey turns SESSIONFX_SESSION__IDLE_TIMEOUT into session.idle_timeout.
@@ -240,15 +429,25 @@ func (c *ConfigFile) UnknownKeys() []string {
 // section of the file that is not in known, and returns them. Environment
 // variables are not checked: other programs may share the prefix.
 func (c *ConfigFile) CheckSections(known ...string) []string {
+	out, _ := c.checkSections(false, known)
+	return out
+}
+
+// checkSections is CheckSections; with strict it returns a *ConfigError
+// per unknown section instead of logging.
+func (c *ConfigFile) checkSections(strict bool, known []string) ([]string, error) {
 	var out []string
+	var errs []error
 	for _, s := range c.sections {
 		if !slices.Contains(known, s) {
 			out = append(out, s)
-			c.warnUnknown(s, cfgNearest(s, known))
+			if err := c.unknownKey(strict, s, cfgNearest(s, known)); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	c.addUnknown(out)
-	return out
+	return out, errors.Join(errs...)
 }
 
 func (c *ConfigFile) addUnknown(keys []string) {
@@ -265,12 +464,59 @@ func (c *ConfigFile) addUnknown(keys []string) {
 	sort.Strings(c.unknown)
 }
 
-func (c *ConfigFile) warnUnknown(key, near string) {
-	msg := "config: unknown key " + key + " is ignored"
-	if near != "" {
-		msg += "; did you mean " + near + "?"
+// unknownKey reports a key (or section) that matches nothing: logged at
+// Warn with the nearest valid key, or, when strict, returned as a
+// *ConfigError. A key set by an environment variable is reported with the
+// variable's name (and the suggestion in the same form).
+func (c *ConfigFile) unknownKey(strict bool, key, near string) error {
+	vars := c.envVarsOf(key)
+	fromFile := c.fileKeys[key]
+	where := ""
+	switch {
+	case len(vars) > 0 && fromFile:
+		where = " (set in " + c.path + " and by environment variable " + strings.Join(vars, ", ") + ")"
+	case len(vars) > 0:
+		where = " (set by environment variable " + strings.Join(vars, ", ") + ")"
 	}
-	c.log.Warn(msg, zap.String("key", key), zap.String("did_you_mean", near), zap.String("file", c.path))
+	suggest := ""
+	if near != "" {
+		suggest = "; did you mean " + near + "?"
+		if len(vars) > 0 && !fromFile {
+			suggest = "; did you mean " + cfgEnvName(near) + " (" + near + ")?"
+		}
+	}
+	if strict {
+		v := c.k.Get(key)
+		what := "unknown key"
+		if _, isMap := v.(map[string]any); isMap {
+			what = "unknown section"
+		}
+		shown, hidden := cfgShow(key, v)
+		return &ConfigError{Key: key, Value: shown, hidden: hidden,
+			problem: what + where + suggest + " (session.strict = true refuses unknown keys and sections)"}
+	}
+	fields := []zap.Field{zap.String("key", key), zap.String("did_you_mean", near)}
+	if len(vars) > 0 {
+		fields = append(fields, zap.Strings("env", vars))
+	}
+	if len(vars) == 0 || fromFile {
+		fields = append(fields, zap.String("file", c.path))
+	}
+	c.log.Warn("config: unknown key "+key+where+" is ignored"+suggest, fields...)
+	return nil
+}
+
+// envVarsOf lists, sorted, the environment variables that set key or a key
+// inside it.
+func (c *ConfigFile) envVarsOf(key string) []string {
+	var out []string
+	for k, name := range c.envNames {
+		if k == key || strings.HasPrefix(k, key+".") {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Unmarshal decodes the subtree at path (e.g. "session", "kvcache", "gorm")
@@ -285,7 +531,8 @@ func (c *ConfigFile) warnUnknown(key, near string) {
 // the value and what is allowed (several are joined with errors.Join).
 // Keys matching no field, at any depth (including inside map entries such
 // as kvcache.backends.<name>.typo), are logged at Warn with the nearest
-// valid key and remembered for UnknownKeys; they do not fail the load.
+// valid key and remembered for UnknownKeys; they do not fail the load,
+// unless session.strict is on: then each is a *ConfigError.
 func (c *ConfigFile) Unmarshal(path string, out any) error {
 	rv := reflect.ValueOf(out)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -301,7 +548,9 @@ func (c *ConfigFile) Unmarshal(path string, out any) error {
 	if len(chk.unknown) > 0 {
 		valid := cfgValidPaths(t, path, data, nil)
 		for _, u := range chk.unknown {
-			c.warnUnknown(u, cfgNearest(u, valid))
+			if err := c.unknownKey(c.strict, u, cfgNearest(u, valid)); err != nil {
+				chk.errs = append(chk.errs, err)
+			}
 		}
 		c.addUnknown(chk.unknown)
 	}
@@ -950,8 +1199,11 @@ type SessionConfig struct {
 	MaxSessionSize kvcache.ByteSize `koanf:"max_session_size"`
 	// CleanupInterval is how often expired sessions are deleted (0 = never).
 	CleanupInterval time.Duration `koanf:"cleanup_interval"`
-	Cookie          CookieConfig  `koanf:"cookie"`
-	Layered         LayeredConfig `koanf:"layered"`
+	// Strict makes unknown keys and sections fail start-up instead of
+	// being logged (see LoadConfigFile).
+	Strict  bool          `koanf:"strict"`
+	Cookie  CookieConfig  `koanf:"cookie"`
+	Layered LayeredConfig `koanf:"layered"`
 }
 
 // CookieConfig is session.cookie.*.

@@ -2,10 +2,16 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/cookiestore"
@@ -41,11 +47,16 @@ const MemberGroup = `group:"ctxmember"`
 // Module is the session module: it reads the config file, builds the
 // kvcache and the configured store, and provides *Manager, HTTPMiddleware
 // and the *ctxmember.Registry.
+//
+// It logs to the app's *zap.Logger when the app provides one; without one,
+// warnings and errors (unknown keys, a store outage, a failed save) go to
+// stderr through a fallback logger at warn level.
 var Module = fx.Module("session",
 	fx.Provide(
 		provideConfigFile,
 		provideSessionConfig,
 		provideKVCacheConfig,
+		provideKVCache,
 		provideStoreRegistry,
 		provideStore,
 		provideManager,
@@ -53,8 +64,13 @@ var Module = fx.Module("session",
 		func(m *Manager) HTTPMiddleware { return m.Middleware },
 		fx.Annotate(rediskv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
 	),
-	kvcache.Module,
 )
+
+// StoreStartTimeout bounds the construction of the configured store
+// (connecting to its database, say): backends.Env.Context is cancelled
+// after it. The store's Setup runs in fx's OnStart, under fx's start
+// timeout (fx.StartTimeout, 15s by default).
+const StoreStartTimeout = 15 * time.Second
 
 type configIn struct {
 	fx.In
@@ -62,25 +78,49 @@ type configIn struct {
 	Logger *zap.Logger `optional:"true"`
 }
 
-func logOrNop(l *zap.Logger) *zap.Logger {
-	if l == nil {
-		return zap.NewNop()
-	}
-	return l
+// fallbackLogOutput is where the fallback logger writes (tests replace it).
+var fallbackLogOutput zapcore.WriteSyncer = zapcore.Lock(os.Stderr)
+
+// fallbackLogger is the module's logger when the app provides none:
+// warnings and errors, one readable line each, on stderr.
+func fallbackLogger() *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	enc.CallerKey = ""
+	enc.StacktraceKey = ""
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), fallbackLogOutput, zap.WarnLevel)).Named("sessionfx")
 }
 
 // moduleLog is the module's logger: the app's *zap.Logger when it provides
-// one, else a no-op logger.
+// one, else fallbackLogger.
 type moduleLog struct{ *zap.Logger }
 
 func provideConfigFile(in configIn) (*ConfigFile, moduleLog, error) {
-	log := logOrNop(in.Logger)
+	log := in.Logger
+	if log == nil {
+		log = fallbackLogger()
+	}
 	cf, err := LoadConfigFile(string(in.Path), log)
 	if err != nil {
 		return nil, moduleLog{log}, err
 	}
-	cf.CheckSections("session", "kvcache", "gorm", "cookie_store")
 	return cf, moduleLog{log}, nil
+}
+
+type kvcacheIn struct {
+	fx.In
+	LC     fx.Lifecycle
+	Config kvcache.Config
+	Log    moduleLog
+	Types  []kvcache.TypeRegistration `group:"kvcache_types"`
+}
+
+// provideKVCache is kvcache.Module's constructor on the module's logger,
+// so that the cache's warnings (a Redis outage) reach the fallback logger
+// too.
+func provideKVCache(in kvcacheIn) (*kvcache.Cache, error) {
+	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.Log.Logger, Types: in.Types, Lifecycle: in.LC})
 }
 
 func provideSessionConfig(cf *ConfigFile) (SessionConfig, error) { return LoadSessionConfig(cf) }
@@ -113,12 +153,25 @@ type storeIn struct {
 type Lookup func(target any) bool
 
 func provideStore(in storeIn) (backends.Store, error) {
+	// The sections the store reads are known sections (a plugin's own
+	// [mystore] included), whatever the registrations declare.
+	var (
+		mu   sync.Mutex
+		read []string
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), StoreStartTimeout)
+	defer cancel() // Env.Context bounds construction only
 	env := backends.Env{
-		Context:   context.Background(),
+		Context:   ctx,
 		Logger:    in.Log.With(zap.String("session_store", in.Config.Backend)),
 		KV:        in.KV,
 		Container: in.Config.Container,
-		Config:    in.File.Unmarshal,
+		Config: func(path string, out any) error {
+			mu.Lock()
+			read = append(read, strings.SplitN(path, ".", 2)[0])
+			mu.Unlock()
+			return in.File.Unmarshal(path, out)
+		},
 		Lookup: func(target any) bool {
 			for _, l := range in.Lookups {
 				if l(target) {
@@ -130,7 +183,18 @@ func provideStore(in storeIn) (backends.Store, error) {
 	}
 	st, err := in.Registry.Create(in.Config.Backend, env)
 	if err != nil {
-		return nil, &ConfigError{Key: "session.backend", Value: in.Config.Backend, Allowed: joinNames(in.Registry.Names()), Err: err}
+		if errors.Is(err, backends.ErrUnknownStore) {
+			return nil, unknownBackendError(in.File, in.Config.Backend, in.Registry.Names(), err)
+		}
+		// The store's own error names its key, value and cause.
+		return nil, err
+	}
+	mu.Lock()
+	known := append(append([]string{"session", "kvcache"}, in.Registry.Sections()...), read...)
+	mu.Unlock()
+	if _, err := in.File.checkSections(in.File.Strict(), known); err != nil {
+		_ = st.Close()
+		return nil, err
 	}
 	in.LC.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error { return st.Setup(ctx) },
@@ -139,16 +203,42 @@ func provideStore(in storeIn) (backends.Store, error) {
 	return st, nil
 }
 
-func joinNames(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
+// unknownBackendError is the ConfigError for a session.backend that names
+// no registered store, with a hint for the names newcomers try.
+func unknownBackendError(cf *ConfigFile, name string, names []string, err error) error {
+	hint := ""
+	switch strings.ToLower(name) {
+	case "redis":
+		hint = "Redis is backend = kvcache, with session.container on a kvcache container whose backend has type = redis: " +
+			"kvcache.backends.shared.type = redis, kvcache.backends.shared.url = redis://127.0.0.1:6379/0, kvcache.containers.session.backend = shared"
+	case "memory", "ristretto":
+		hint = "memory is backend = kvcache: its default kvcache backend has type = memory"
+	case "postgres", "postgresql", "mysql", "mariadb", "sqlite", "sqlite3", "sql", "database", "db":
+		hint = "a database is backend = gorm, with gorm.driver = sqlite, postgres or mysql"
+	case "cookies", "cookiestore", "cookie_store", "client":
+		hint = "the cookie store is backend = cookie"
+	default:
+		if near := cfgNearest(name, names); near != "" {
+			hint = "did you mean " + near + "?"
 		}
-		out += n
 	}
-	return out
+	allowed := strings.Join(names, ", ")
+	if hint != "" {
+		allowed += " (" + hint + ")"
+	}
+	shown, hidden := name, false
+	if cf != nil {
+		if w, h, ok := cf.written("session.backend"); ok {
+			shown, hidden = w, h
+		}
+	}
+	return &ConfigError{Key: "session.backend", Value: shown, hidden: hidden,
+		problem: "no session store is registered under this name", Allowed: allowed, Err: err}
 }
+
+// builtinSections are the configuration sections of the built-in stores
+// whose names differ from the section they read.
+var builtinSections = map[string][]string{cookiestore.Name: {"cookie_store"}}
 
 type managerIn struct {
 	fx.In
@@ -198,11 +288,17 @@ func provideRegistry(in registryIn) (*ctxmember.Registry, error) {
 }
 
 func builtinStores() []backends.Registration {
-	return []backends.Registration{
+	regs := []backends.Registration{
 		backends.KVCacheRegistration(),
 		backends.NullRegistration(),
 		gormstore.Registration(),
 		cookiestore.Registration(),
 		layered.Registration(),
 	}
+	for i, r := range regs {
+		if len(r.Sections) == 0 {
+			regs[i].Sections = builtinSections[r.Name]
+		}
+	}
+	return regs
 }

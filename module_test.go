@@ -144,6 +144,10 @@ func sessionCookie(res *http.Response) *http.Cookie {
 	return nil
 }
 
+// panickedAfterSet counts the "panic" requests that changed the session
+// before panicking.
+var panickedAfterSet atomic.Int64
+
 // handler: ?op=none|get|set&key=&val=
 func testHandler(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -152,8 +156,10 @@ func testHandler(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "untouched")
 		return
 	case "panic":
-		s, _ := session.From(r.Context())
-		_ = s.Set("k", "from-panicking-request")
+		s, err := session.From(r.Context())
+		if err == nil && s.Set("k", "from-panicking-request") == nil {
+			panickedAfterSet.Add(1)
+		}
 		panic(http.ErrAbortHandler)
 	}
 	s, err := session.From(r.Context())
@@ -330,10 +336,20 @@ func TestModuleFailureDiscards(t *testing.T) {
 	ta := startApp(t, "testdata/module/app.ini", testHandler)
 	res, _ := do(t, ta, "GET", "/?op=set&key=k&val=before", "")
 	id := sessionCookie(res).Value
-	req, _ := http.NewRequest("GET", ta.srv.URL+"/?op=panic", nil)
+	before, loads, saves := panickedAfterSet.Load(), ta.store.loads.Load(), ta.store.saves.Load()
+	// POST: the client retries a GET whose connection the panic aborted.
+	req, _ := http.NewRequest("POST", ta.srv.URL+"/?op=panic", nil)
 	req.AddCookie(&http.Cookie{Name: "sid", Value: id})
 	if res, err := http.DefaultClient.Do(req); err == nil {
 		res.Body.Close()
+	}
+	// The panicking request ran: it loaded the session and changed it.
+	if panickedAfterSet.Load() != before+1 || ta.store.loads.Load() != loads+1 {
+		t.Fatalf("the panicking request did not load and change the session (runs %d, loads %d)",
+			panickedAfterSet.Load()-before, ta.store.loads.Load()-loads)
+	}
+	if n := ta.store.saves.Load() - saves; n != 0 {
+		t.Fatalf("the panicking request reached the store's Save %d times; want 0", n)
 	}
 	_, body := do(t, ta, "GET", "/?op=get&key=k", id)
 	if !strings.Contains(body, "k=before") {

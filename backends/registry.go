@@ -14,7 +14,11 @@ import (
 
 // Env is what a store constructor may use.
 type Env struct {
-	// Context bounds start-up work (connecting, Setup).
+	// Context bounds the constructor's start-up work (connecting to a
+	// database, say): the module cancels it when the constructor returns,
+	// and after session.StoreStartTimeout at the latest. Do not keep it:
+	// Setup gets its own context (fx's OnStart context, bounded by
+	// fx.StartTimeout).
 	Context context.Context
 	// Logger is the module's logger (never nil when built by the module).
 	Logger *zap.Logger
@@ -36,6 +40,12 @@ type Env struct {
 type Registration struct {
 	Name string
 	New  func(env Env) (Store, error)
+	// Sections lists the top-level configuration sections the store reads
+	// besides the one named Name (e.g. "cookie_store" for "cookie"), so
+	// that the module does not warn about them as unknown when another
+	// store is selected. The sections a constructor reads through
+	// Env.Config are known as well.
+	Sections []string
 }
 
 // Registry creates stores by name.
@@ -70,6 +80,23 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Sections returns, sorted and without duplicates, the configuration
+// sections of every registration: its Name and its Sections.
+func (r *Registry) Sections() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, reg := range r.regs {
+		for _, s := range append([]string{reg.Name}, reg.Sections...) {
+			if s = strings.ToLower(s); s != "" && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Create builds the store registered as name. An unregistered name yields

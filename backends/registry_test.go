@@ -2,6 +2,7 @@ package backends_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,5 +70,17 @@ func TestNewRegistryErrors(t *testing.T) {
 	_, err := backends.NewRegistry(backends.NullRegistration(), backends.NullRegistration())
 	if err == nil || !strings.Contains(err.Error(), `"null" is registered twice`) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+func TestRegistrySections(t *testing.T) {
+	r, err := backends.NewRegistry(backends.NullRegistration(),
+		backends.Registration{Name: "cookie", New: backends.NullRegistration().New, Sections: []string{"cookie_store", "Shared"}},
+		backends.Registration{Name: "mystore", New: backends.NullRegistration().New, Sections: []string{"shared"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Sections(), []string{"cookie", "cookie_store", "mystore", "null", "shared"}; !slices.Equal(got, want) {
+		t.Errorf("Sections() = %v; want %v", got, want)
 	}
 }

@@ -21,8 +21,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -41,15 +43,44 @@ func main() {
 
 	path, err := resolveConfig(*configPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "example:", err)
+		fmt.Fprintln(os.Stderr, "sessionfx example:", err)
 		os.Exit(2)
 	}
-	app := fx.New(Options(path, *addr))
+	os.Exit(run(Options(path, *addr)))
+}
+
+// run starts the app, waits for SIGINT/SIGTERM and stops it gracefully.
+// A start-up failure is reported once, as one line on stderr naming its
+// cause (not fx's chain of constructors), and run returns 1.
+func run(opts fx.Option) int {
+	app := fx.New(opts)
 	if err := app.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, "example: start-up failed:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "sessionfx example:", startupCause(err))
+		return 1
 	}
-	app.Run() // starts, waits for SIGINT/SIGTERM, stops gracefully
+	ctx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	err := app.Start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sessionfx example:", startupCause(err))
+		return 1
+	}
+	sig := <-app.Wait()
+	ctx, cancel = context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancel()
+	if err := app.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "sessionfx example: stopping:", startupCause(err))
+		return 1
+	}
+	return sig.ExitCode
+}
+
+// startupCause is the error a constructor or hook returned, without fx's
+// and dig's "could not build arguments for function ..." chain around it,
+// on one line.
+func startupCause(err error) string {
+	msg := dig.RootCause(err).Error()
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // resolveConfig finds the example's own config.ini when no -config is
@@ -81,8 +112,13 @@ func Options(configPath, addr string) fx.Option {
 	return fx.Options(
 		fx.Provide(newLogger),
 		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
+			if os.Getenv("EXAMPLE_LOG") != "debug" {
+				// run reports a start-up failure itself, once; fx's
+				// event log would print it again, with dig's chain.
+				return fxevent.NopLogger
+			}
 			fl := &fxevent.ZapLogger{Logger: l.Named("fx")}
-			fl.UseLogLevel(zapcore.DebugLevel) // fx's own events only with EXAMPLE_LOG=debug
+			fl.UseLogLevel(zapcore.DebugLevel)
 			return fl
 		}),
 		session.Module,

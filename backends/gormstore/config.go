@@ -18,6 +18,13 @@ import (
 // Drivers lists the values Config.Driver accepts.
 var Drivers = []string{"sqlite", "postgres", "mysql"}
 
+// driverAliases are other names of the Drivers.
+var driverAliases = map[string]string{
+	"postgresql": "postgres", "pg": "postgres", "pgx": "postgres", "psql": "postgres",
+	"mariadb": "mysql", "sqlite3": "sqlite",
+	"postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite", // other case
+}
+
 // ErrConfig wraps invalid [gorm] configuration.
 var ErrConfig = errors.New("invalid gorm configuration")
 
@@ -76,7 +83,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if !ok {
-		return fmt.Errorf("%w: gorm.driver = %q; allowed: %s", ErrConfig, c.Driver, strings.Join(Drivers, ", "))
+		hint := ""
+		if d, alias := driverAliases[strings.ToLower(c.Driver)]; alias {
+			hint = fmt.Sprintf(" (for %s write %s)", c.Driver, d)
+		}
+		return fmt.Errorf("%w: gorm.driver = %q; allowed: %s%s", ErrConfig, c.Driver, strings.Join(Drivers, ", "), hint)
 	}
 	if err := validTable(c.Table); err != nil {
 		return err
@@ -103,16 +114,53 @@ func validTable(t string) error {
 }
 
 // Open opens the configured database with TranslateError on and a gorm
-// logger that writes to log (nil: silent) without SQL parameters.
+// logger that writes to log (nil: silent) without SQL parameters. It is
+// OpenContext without a bound.
 //
 // SQLite runs in WAL mode with a 5 s busy timeout, foreign keys on and
 // immediate transactions, so concurrent writers wait instead of failing with
 // "database is locked". MySQL DSNs get parseTime=true unless they set it.
 func Open(cfg Config, log *zap.Logger) (*gorm.DB, error) {
+	return OpenContext(context.Background(), cfg, log)
+}
+
+// OpenContext is Open bounded by ctx: when ctx ends before the database
+// answers (an unreachable host, say), it returns an error wrapping ctx's
+// cause, and the connection, should it still succeed, is closed.
+func OpenContext(ctx context.Context, cfg Config, log *zap.Logger) (*gorm.DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("gormstore: connecting to %s database (%s): %w", cfg.Driver, dsnNotShown, context.Cause(ctx))
+	}
+	type result struct {
+		db  *gorm.DB
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		db, err := open(cfg, log)
+		done <- result{db, err}
+	}()
+	select {
+	case r := <-done:
+		return r.db, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.db != nil {
+				if sqlDB, err := r.db.DB(); err == nil {
+					_ = sqlDB.Close()
+				}
+			}
+		}()
+		return nil, fmt.Errorf("gormstore: connecting to %s database (%s): %w", cfg.Driver, dsnNotShown, context.Cause(ctx))
+	}
+}
+
+// open is Open for a validated cfg with defaults.
+func open(cfg Config, log *zap.Logger) (*gorm.DB, error) {
 	var dial gorm.Dialector
 	memory := false
 	switch cfg.Driver {
@@ -230,6 +278,12 @@ func (l *gormLogger) Warn(_ context.Context, msg string, args ...any) {
 }
 
 func (l *gormLogger) Error(_ context.Context, msg string, args ...any) {
+	if strings.HasPrefix(msg, "failed to initialize database") {
+		// Open returns this error, and its caller reports it: logging it
+		// too would show the start-up failure twice.
+		l.log.Debug(fmt.Sprintf(msg, args...))
+		return
+	}
 	l.log.Error(fmt.Sprintf(msg, args...))
 }
 

@@ -1,10 +1,14 @@
 package gormstore_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 	"gorm.io/gorm"
@@ -109,6 +113,14 @@ func TestRegistration(t *testing.T) {
 		if asked != "gorm" {
 			t.Errorf("asked for config %q; want gorm", asked)
 		}
+		// The constructor does not migrate: the module calls Setup once,
+		// in OnStart.
+		if st.(*gormstore.Store).DB().Migrator().HasTable("conf_sessions") {
+			t.Error("the constructor created the table; Setup (run once, in OnStart) should")
+		}
+		if err := st.Setup(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		if st.Info().Name != "gorm" || !st.Info().CrossProcess {
 			t.Errorf("Info() = %+v", st.Info())
 		}
@@ -154,6 +166,9 @@ func TestRegistration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := st.Setup(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"level": int64(7)}}, backends.SaveOptions{New: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -188,5 +203,42 @@ func TestOpenErrorsNeverShowTheDSNPassword(t *testing.T) {
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error shows the password: %v", c.driver, err)
 		}
+	}
+}
+
+// OpenContext gives up when its context ends, even on a server that
+// accepts the connection and never answers.
+func TestOpenContextIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = gormstore.OpenContext(ctx, gormstore.Config{Driver: "postgres",
+		DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=u password=pw123 dbname=x sslmode=disable", port)}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "gorm.dsn not shown") || strings.Contains(err.Error(), "pw123") {
+		t.Fatalf("OpenContext on a silent server = %v; want a deadline error naming gorm.dsn, without the password", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("OpenContext took %s; want about the context's 200ms", d)
+	}
+	// A context that is already done opens nothing.
+	done, cancel2 := context.WithCancel(t.Context())
+	cancel2()
+	if _, err := gormstore.OpenContext(done, gormstore.Config{DSN: ":memory:"}, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenContext with a cancelled context = %v; want context.Canceled", err)
 	}
 }

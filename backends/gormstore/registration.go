@@ -13,8 +13,10 @@ import (
 // Registration registers the store as "gorm". Its constructor reads the
 // "gorm" configuration subtree (Config), uses an app-provided *gorm.DB when
 // env.Lookup supplies one (and then never closes it), else opens the
-// configured database; it uses the app's ModelType when env.Lookup supplies
-// one, else the default model Session. It calls Setup (creates the table).
+// configured database within env.Context; it uses the app's ModelType when
+// env.Lookup supplies one, else the default model Session. It does not
+// create the table: Setup does, and the module calls it once, in fx's
+// OnStart (call it yourself when you use the registration directly).
 func Registration() backends.Registration {
 	return backends.Registration{Name: "gorm", New: newFromEnv}
 }
@@ -40,24 +42,22 @@ func newFromEnv(env backends.Env) (backends.Store, error) {
 	if env.Lookup != nil && env.Lookup(&mt) && !mt.IsZero() {
 		opts = append(opts, WithModel(mt))
 	}
-	var (
-		db  *gorm.DB
-		s   *Store
-		err error
-	)
+	var db *gorm.DB
 	if env.Lookup != nil && env.Lookup(&db) && db != nil {
 		if err := validTable(cfg.Table); err != nil {
 			return nil, err
 		}
-		s, err = New(db, opts...)
-	} else {
-		s, err = NewFromConfig(cfg, log, opts...)
+		return New(db, opts...)
 	}
+	db, err := OpenContext(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Setup(ctx); err != nil {
-		_ = s.Close()
+	s, err := New(db, append(opts, func(o *options) { o.owned = true })...)
+	if err != nil {
+		if sqlDB, derr := db.DB(); derr == nil {
+			_ = sqlDB.Close()
+		}
 		return nil, err
 	}
 	return s, nil

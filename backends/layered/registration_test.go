@@ -64,6 +64,9 @@ func TestRegistrationGorm(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Setup(t.Context()); err != nil { // the module does this in OnStart
+		t.Fatal(err)
+	}
 	ls := st.(*layered.Store)
 	if ls.Front().Name() != "near" || ls.LocalTTL() != 2*time.Second || ls.Back().Info().Name != "gorm" {
 		t.Fatalf("front %q, local ttl %s, back %q; want near, 2s, gorm", ls.Front().Name(), ls.LocalTTL(), ls.Back().Info().Name)
