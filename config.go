@@ -1193,7 +1193,10 @@ type SessionConfig struct {
 	// HashIDs stores sessions under a hash of their id, so a leaked store
 	// does not leak usable ids.
 	HashIDs bool `koanf:"hash_ids"`
-	// MaxCookieSize bounds the Set-Cookie value (256..8192 bytes).
+	// MaxCookieSize bounds the incoming cookie value (256..8192 bytes):
+	// a longer one is ignored before any store call, as if absent. It
+	// does not bound the cookie the module sets (the cookie store has its
+	// own cookie_store.max_size).
 	MaxCookieSize int `koanf:"max_cookie_size"`
 	// MaxSessionSize bounds the encoded session data.
 	MaxSessionSize kvcache.ByteSize `koanf:"max_session_size"`

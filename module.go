@@ -45,12 +45,22 @@ const StoreGroup = `group:"session_stores"`
 const MemberGroup = `group:"ctxmember"`
 
 // Module is the session module: it reads the config file, builds the
-// kvcache and the configured store, and provides *Manager, HTTPMiddleware
-// and the *ctxmember.Registry.
+// kvcache and the configured store, and runs the store's setup and the
+// periodic cleanup in the app's lifecycle.
 //
-// It logs to the app's *zap.Logger when the app provides one; without one,
-// warnings and errors (unknown keys, a store outage, a failed save) go to
-// stderr through a fallback logger at warn level.
+// It takes from the graph, all optional: a *zap.Logger (without one,
+// warnings and errors — unknown keys, a store outage, a failed save — go to
+// stderr through a fallback logger at warn level), an ErrorHandler (the
+// answer to a save that fails before the response; default
+// DefaultErrorHandler), a ConfigPath (WithConfigFile), store plugins
+// (backends.Registration in the "session_stores" group), kvcache engines
+// (kvcache.TypeRegistration in "kvcache_types") and request members
+// (ctxmember.Member in "ctxmember").
+//
+// It provides *Manager, HTTPMiddleware (the middleware to wrap your
+// handler with), *ctxmember.Registry, *kvcache.Cache, backends.Store (the
+// configured store), *backends.Registry, *ConfigFile, SessionConfig and
+// kvcache.Config.
 var Module = fx.Module("session",
 	fx.Provide(
 		provideConfigFile,
@@ -92,27 +102,23 @@ func fallbackLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), fallbackLogOutput, zap.WarnLevel)).Named("sessionfx")
 }
 
-// moduleLog is the module's logger: the app's *zap.Logger when it provides
-// one, else fallbackLogger.
-type moduleLog struct{ *zap.Logger }
-
-func provideConfigFile(in configIn) (*ConfigFile, moduleLog, error) {
+// provideConfigFile loads the config file with the module's logger: the
+// app's *zap.Logger when it provides one, else fallbackLogger. The other
+// constructors take that logger from the *ConfigFile, so no type of the
+// module's own appears in the graph.
+func provideConfigFile(in configIn) (*ConfigFile, error) {
 	log := in.Logger
 	if log == nil {
 		log = fallbackLogger()
 	}
-	cf, err := LoadConfigFile(string(in.Path), log)
-	if err != nil {
-		return nil, moduleLog{log}, err
-	}
-	return cf, moduleLog{log}, nil
+	return LoadConfigFile(string(in.Path), log)
 }
 
 type kvcacheIn struct {
 	fx.In
 	LC     fx.Lifecycle
 	Config kvcache.Config
-	Log    moduleLog
+	File   *ConfigFile
 	Types  []kvcache.TypeRegistration `group:"kvcache_types"`
 }
 
@@ -120,7 +126,7 @@ type kvcacheIn struct {
 // so that the cache's warnings (a Redis outage) reach the fallback logger
 // too.
 func provideKVCache(in kvcacheIn) (*kvcache.Cache, error) {
-	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.Log.Logger, Types: in.Types, Lifecycle: in.LC})
+	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.File.log, Types: in.Types, Lifecycle: in.LC})
 }
 
 func provideSessionConfig(cf *ConfigFile) (SessionConfig, error) { return LoadSessionConfig(cf) }
@@ -142,7 +148,6 @@ type storeIn struct {
 	LC       fx.Lifecycle
 	Config   SessionConfig
 	File     *ConfigFile
-	Log      moduleLog
 	KV       *kvcache.Cache
 	Registry *backends.Registry
 	Lookups  []Lookup `group:"session_lookups"`
@@ -163,7 +168,7 @@ func provideStore(in storeIn) (backends.Store, error) {
 	defer cancel() // Env.Context bounds construction only
 	env := backends.Env{
 		Context:   ctx,
-		Logger:    in.Log.With(zap.String("session_store", in.Config.Backend)),
+		Logger:    in.File.log.With(zap.String("session_store", in.Config.Backend)),
 		KV:        in.KV,
 		Container: in.Config.Container,
 		Config: func(path string, out any) error {
@@ -245,12 +250,12 @@ type managerIn struct {
 	LC      fx.Lifecycle
 	Config  SessionConfig
 	Store   backends.Store
-	Log     moduleLog
+	File    *ConfigFile
 	OnError ErrorHandler `optional:"true"`
 }
 
 func provideManager(in managerIn) (*Manager, error) {
-	opts := []Option{WithLogger(in.Log.Named("session"))}
+	opts := []Option{WithLogger(in.File.log.Named("session"))}
 	if in.OnError != nil {
 		opts = append(opts, WithErrorHandler(in.OnError))
 	}
