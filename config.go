@@ -1461,7 +1461,11 @@ func cfgValidateKVCache(cfg kvcache.Config, written cfgWritten) error {
 		k := "backends." + n + "."
 		switch b.Type {
 		case "":
-			bad(k+"type", b.Type, "memory, redis or a registered plugin type")
+			bad(k+"type", b.Type, "memory, redis, file or a registered plugin type")
+		case "file":
+			if strings.TrimSpace(b.Path) == "" {
+				bad(k+"path", b.Path, "the file that holds the cache, e.g. ${here}/_sessions.sqlite3")
+			}
 		case "memory":
 			if b.MaxSize != 0 && b.MaxSize < 1<<10 {
 				bad(k+"max_size", b.MaxSize, "a size of at least 1KiB, or 0 for the default (64MiB)")

@@ -5,6 +5,8 @@ package session
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -287,4 +289,19 @@ func TestConfigSizesShownAsWritten(t *testing.T) {
 		_, err = LoadSessionConfig(cf)
 		cfgWantConfigError(t, err, "session.lifetime", "1h30m", "lifetime >= idle_timeout")
 	})
+}
+
+func TestConfigFileBackendNeedsPath(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.ini")
+	if err := os.WriteFile(p, []byte("[kvcache]\nbackends.default.type = file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cf, err := LoadConfigFile(p, nil)
+	if err == nil {
+		_, err = LoadKVCacheConfig(cf)
+	}
+	if err == nil || !strings.Contains(err.Error(), "kvcache.backends.default.path") {
+		t.Fatalf("a file backend without a path: %v; want an error naming kvcache.backends.default.path", err)
+	}
 }

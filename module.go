@@ -19,6 +19,7 @@ import (
 	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/ctxmember"
 	"github.com/sessionfx/session/kvcache"
+	"github.com/sessionfx/session/kvcache/filekv"
 	"github.com/sessionfx/session/kvcache/rediskv"
 )
 
@@ -73,6 +74,7 @@ var Module = fx.Module("session",
 		provideRegistry,
 		func(m *Manager) HTTPMiddleware { return m.Middleware },
 		fx.Annotate(rediskv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
+		fx.Annotate(filekv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
 	),
 )
 

@@ -19,7 +19,7 @@ type Config struct {
 // BackendConfig configures one named backend. Type selects the engine; the
 // other fields apply to the engines that use them.
 type BackendConfig struct {
-	// Type is "memory" or "redis" (or a registered plugin type).
+	// Type is "memory", "redis", "file" (or a registered plugin type).
 	Type string `koanf:"type"`
 	// MaxSize is the memory backend's capacity in bytes (e.g. 64MiB).
 	MaxSize ByteSize `koanf:"max_size"`
@@ -34,6 +34,9 @@ type BackendConfig struct {
 	CommandTimeout time.Duration `koanf:"command_timeout"`
 	// PoolSize is the redis backend's connection pool size (0 = client default).
 	PoolSize int `koanf:"pool_size"`
+	// Path is the file backend's SQLite file, e.g. ${here}/_sessions.sqlite3
+	// (the config loader expands ${here} to the config file's folder).
+	Path string `koanf:"path"`
 }
 
 // ContainerConfig maps a container onto a backend.

@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/kvcache"
+	"github.com/sessionfx/session/kvcache/filekv"
+)
+
+// NewFileKV returns a KVStore on a fresh kvcache file backend (SQLite, WAL,
+// synchronous = FULL) in dir.
+func NewFileKV(dir string) (*backends.KVStore, func(), error) {
+	b, err := filekv.New("bench", kvcache.BackendConfig{Type: filekv.TypeName, Path: filepath.Join(dir, "sfx-kv.sqlite3")}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return backends.NewKVStore(kvcache.NewContainer("session", "session:", 0, b)), func() { _ = b.Close() }, nil
+}
+
+// FileKVBuilder is sessionfx on the kvcache file backend. It is not in
+// Builders() yet (harness.go and sessionfx.go are not part of this change);
+// BenchmarkScenariosFile runs S1–S4 on it. To add it to every run, append
+// FileKVBuilder() to sessionfxBuilders().
+func FileKVBuilder() Builder {
+	return Builder{"sessionfx", "file", func(_ context.Context, o Options) (*Target, error) {
+		dir, err := tempDir()
+		if err != nil {
+			return nil, err
+		}
+		s, closeFn, err := NewFileKV(dir)
+		if err != nil {
+			removeAll(dir)
+			return nil, err
+		}
+		return NewSessionfxTarget("file", "kvcache file (SQLite WAL, synchronous=FULL, glebarez, pure Go)", s, o, func() { closeFn(); removeAll(dir) })
+	}}
+}

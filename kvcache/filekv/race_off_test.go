@@ -1,0 +1,5 @@
+//go:build !race
+
+package filekv
+
+const raceEnabled = false
