@@ -1,7 +1,9 @@
 // Command example is a small fx HTTP app that uses sessionfx.
 //
 //	go run ./app/example                       # memory backend, config.ini
-//	go run ./app/example -config app/example/config.gorm.ini   # SQLite file
+//	go run ./app/example -config app/example/config.gorm.ini   # GORM on a SQLite file
+//	go run ./app/example -config app/example/config.file.ini   # kvcache file engine
+//	go run ./app/example -config app/example/config.cookie.ini # sealed cookies
 //
 // Routes: GET /healthz, GET /, GET|POST /visits, GET|PUT|DELETE /kv/{key},
 // POST /login (form user), POST /logout, GET /sessions (the logged-in
