@@ -34,6 +34,15 @@ type BackendConfig struct {
 	CommandTimeout time.Duration `koanf:"command_timeout"`
 	// PoolSize is the redis backend's connection pool size (0 = client default).
 	PoolSize int `koanf:"pool_size"`
+	// Cluster makes the redis backend treat its URL's address(es) as seeds
+	// of a Redis Cluster (implied when the URL names several addresses with
+	// ?addr=host:port). A URL with ?master_set=name names Sentinels instead.
+	Cluster bool `koanf:"cluster"`
+	// WaitReplicas (redis) makes every write wait (WAIT) until that many
+	// replicas acknowledged it; fewer within WaitTimeout fails the write.
+	WaitReplicas int `koanf:"wait_replicas"`
+	// WaitTimeout bounds that wait (default 100ms when WaitReplicas > 0).
+	WaitTimeout time.Duration `koanf:"wait_timeout"`
 	// Path is the file backend's SQLite file, e.g. ${here}/_sessions.sqlite3
 	// (the config loader expands ${here} to the config file's folder).
 	Path string `koanf:"path"`

@@ -25,7 +25,8 @@ func TestNewNeverShowsPassword(t *testing.T) {
 		{"unescaped slash, numeric prefix", "redis://user:12/" + pw + "@host:6379/0", `"@" outside the user:password part`, nil},
 		{"bad db", "redis://user:" + pw + "@host:6379/zero", `"redis://user:xxxxx@host:6379/zero": redis: invalid database number: "zero"`, nil},
 		{"bad query value", "redis://user:" + pw + "@host:6379/0?dial_timeout=soon", `redis: invalid dial timeout: "soon"`, nil},
-		{"two addresses", "redis://user:" + pw + "@host:6379/0?addr=other:6379", "names 2 addresses", nil},
+		{"two addresses, db 1", "redis://user:" + pw + "@host:6379/1?addr=other:6379", `"redis://user:xxxxx@host:6379/1?addr=other:6379" selects database 1: a Redis Cluster has only database 0`, nil},
+		{"sentinel password", "redis://user:" + pw + "@host:6379/x?master_set=m&sentinel_password=" + pw, "sentinel_password=xxxxx", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := New("bad", kvcache.BackendConfig{URL: tc.url}, nil)

@@ -1,5 +1,7 @@
 // Package rediskv is the Redis kvcache backend (type = redis), built on
-// github.com/redis/rueidis. Reads may be served by rueidis' server-assisted
+// github.com/redis/rueidis: one server, a Redis Cluster (several seed
+// addresses, or cluster = true) or a Sentinel-managed primary
+// (?master_set=name). Reads may be served by rueidis' server-assisted
 // client-side cache (client_cache = true): repeated reads of a key on one
 // instance need no round trip and Redis invalidates them when any instance
 // writes. Every decision that leads to a write (Update, the lock behind
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +33,11 @@ const (
 	DefaultClientCacheTTL = 30 * time.Second
 	DefaultDialTimeout    = 2 * time.Second
 	DefaultCommandTimeout = 2 * time.Second
+	// DefaultWaitTimeout is wait_timeout when wait_replicas is set and it is not.
+	DefaultWaitTimeout = 100 * time.Millisecond
+	// SentinelRefreshInterval is how often the client re-asks the Sentinels
+	// for the primary, on top of following their +switch-master events.
+	SentinelRefreshInterval = 2 * time.Second
 )
 
 // Update retry policy: optimistic compare-and-set attempts before ErrConflict.
@@ -40,15 +48,31 @@ const (
 	lockNamespace     = "kvcache-lock:"
 )
 
-// Backend is a kvcache.Backend on one Redis server.
+// Topology is how a Backend reaches Redis.
+type Topology string
+
+const (
+	// Single is one server (ForceSingleClient).
+	Single Topology = "single"
+	// Cluster is a Redis Cluster: rueidis follows its slots and redirects.
+	Cluster Topology = "cluster"
+	// Sentinel is a primary found (and followed across failovers) through Sentinels.
+	Sentinel Topology = "sentinel"
+)
+
+// Backend is a kvcache.Backend on one Redis server, a Redis Cluster or a
+// Sentinel-managed primary.
 type Backend struct {
-	name        string
-	addr        string
-	client      rueidis.Client
-	clientCache bool
-	cacheTTL    time.Duration
-	cmdTimeout  time.Duration
-	log         *zap.Logger
+	name         string
+	addr         string // for messages: the server, the seeds or the Sentinels
+	topology     Topology
+	client       rueidis.Client
+	clientCache  bool
+	cacheTTL     time.Duration
+	cmdTimeout   time.Duration
+	waitReplicas int
+	waitTimeout  time.Duration
+	log          *zap.Logger
 }
 
 var (
@@ -72,11 +96,21 @@ func Registration() kvcache.TypeRegistration {
 const MinDuration = time.Millisecond
 
 // New connects a Redis backend. cfg.URL is a redis:// or rediss:// URL
-// (rueidis.ParseURL: user, password, db path, dial_timeout, ...). If Redis
-// cannot be reached at start the backend is still returned (a warning is
-// logged): commands fail with a clear error until Redis is up, and rueidis
-// reconnects on its own. A malformed URL is an error; no error shows the
-// URL's password (a URL that does not parse is not shown at all).
+// (rueidis.ParseURL: user, password, db path, dial_timeout, ...):
+//   - one address: one server;
+//   - several (redis://h1:p1?addr=h2:p2&addr=h3:p3), or cfg.Cluster: the
+//     seeds of a Redis Cluster (database 0 only);
+//   - ?master_set=name: the address(es) are Sentinels and the backend
+//     follows the primary they name (?sentinel_username= and
+//     ?sentinel_password= authenticate to the Sentinels; the URL's
+//     user:password is the primary's).
+//
+// If one server cannot be reached at start the backend is still returned (a
+// warning is logged): commands fail with a clear error until Redis is up,
+// and rueidis reconnects on its own. A cluster or Sentinel setup needs one
+// seed (Sentinel) reachable at start: New fails otherwise. A malformed URL
+// is an error; no error shows the URL's password (a URL that does not parse
+// is not shown at all).
 func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -100,11 +134,24 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 		// parts of the URL: make sure none of them is the password.
 		return nil, fmt.Errorf("kvcache redis backend %q: url %s: %s (%s)", name, shown, scrubPassword(err.Error(), u), want)
 	}
-	if len(opt.InitAddress) != 1 {
-		return nil, fmt.Errorf("kvcache redis backend %q: url %s names %d addresses, want exactly one", name, shown, len(opt.InitAddress))
+	q := u.Query()
+	topo := Single
+	switch {
+	case opt.Sentinel.MasterSet != "":
+		topo = Sentinel
+		if cfg.Cluster {
+			return nil, fmt.Errorf("kvcache redis backend %q: url %s names a Sentinel master set (?master_set=) and cluster = true: choose one", name, shown)
+		}
+		opt.Sentinel.Username = q.Get("sentinel_username")
+		opt.Sentinel.Password = q.Get("sentinel_password")
+	case cfg.Cluster || len(opt.InitAddress) > 1:
+		topo = Cluster
+		if opt.SelectDB != 0 {
+			return nil, fmt.Errorf("kvcache redis backend %q: url %s selects database %d: a Redis Cluster has only database 0", name, shown, opt.SelectDB)
+		}
 	}
-	if cfg.PoolSize < 0 || cfg.DialTimeout < 0 || cfg.CommandTimeout < 0 || cfg.ClientCacheTTL < 0 {
-		return nil, fmt.Errorf("kvcache redis backend %q: pool_size, dial_timeout, command_timeout and client_cache_ttl must not be negative", name)
+	if cfg.PoolSize < 0 || cfg.DialTimeout < 0 || cfg.CommandTimeout < 0 || cfg.ClientCacheTTL < 0 || cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0 {
+		return nil, fmt.Errorf("kvcache redis backend %q: pool_size, dial_timeout, command_timeout, client_cache_ttl, wait_replicas and wait_timeout must not be negative", name)
 	}
 	for _, d := range []struct {
 		key     string
@@ -114,6 +161,7 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 		{"client_cache_ttl", cfg.ClientCacheTTL, DefaultClientCacheTTL, false},
 		{"dial_timeout", cfg.DialTimeout, DefaultDialTimeout, false},
 		{"command_timeout", cfg.CommandTimeout, DefaultCommandTimeout, false},
+		{"wait_timeout", cfg.WaitTimeout, DefaultWaitTimeout, false},
 		{"url ?dial_timeout=", opt.Dialer.Timeout, 0, true},
 		{"url ?write_timeout=", opt.ConnWriteTimeout, 0, true},
 	} {
@@ -125,13 +173,27 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 		}
 	}
 	b := &Backend{
-		name:        name,
-		addr:        opt.InitAddress[0],
-		clientCache: cfg.ClientCache,
-		cacheTTL:    orDefault(cfg.ClientCacheTTL, DefaultClientCacheTTL),
-		cmdTimeout:  orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
-		log:         log,
+		name:         name,
+		addr:         opt.InitAddress[0],
+		topology:     topo,
+		clientCache:  cfg.ClientCache,
+		cacheTTL:     orDefault(cfg.ClientCacheTTL, DefaultClientCacheTTL),
+		cmdTimeout:   orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
+		waitReplicas: cfg.WaitReplicas,
+		log:          log,
 	}
+	switch topo {
+	case Cluster:
+		b.addr = "cluster " + strings.Join(opt.InitAddress, ",")
+	case Sentinel:
+		b.addr = "primary " + strconv.Quote(opt.Sentinel.MasterSet) + " via sentinel " + strings.Join(opt.InitAddress, ",")
+	}
+	if cfg.WaitReplicas > 0 {
+		b.waitTimeout = orDefault(cfg.WaitTimeout, DefaultWaitTimeout)
+		if b.waitTimeout >= b.cmdTimeout {
+			return nil, fmt.Errorf("kvcache redis backend %q: wait_timeout = %s: want less than command_timeout (%s), or the command times out first", name, b.waitTimeout, b.cmdTimeout)
+		}
+	} // else wait_timeout is unused (kept so that wait_replicas alone toggles the wait)
 	// Configured keys win over the URL's ?dial_timeout= / ?write_timeout=,
 	// which win over the defaults.
 	if cfg.DialTimeout > 0 || opt.Dialer.Timeout == 0 {
@@ -144,29 +206,55 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 	}
 	opt.DisableCache = !cfg.ClientCache
 	if cfg.ClientCache {
-		// One pipelined connection: rueidis sends a write to a random
-		// connection but a cached read to one chosen by key, so with several
-		// the invalidation of our own cached copy could trail the write's
-		// reply on another connection. On one, write's PING (below) orders it.
+		// One pipelined connection (per node on a cluster): rueidis sends a
+		// write to a random connection but a cached read to one chosen by
+		// key, so with several the invalidation of our own cached copy could
+		// trail the write's reply on another connection. On one, the keyed
+		// no-op that rides with every write (below) orders it.
 		opt.PipelineMultiplex = -1
 	}
 	if cfg.PoolSize > 0 {
 		opt.BlockingPoolSize = cfg.PoolSize
 	}
-	// One server: skip cluster discovery, and keep the client even when the
-	// first dial fails so the app can start while Redis is down.
-	opt.ForceSingleClient = true
+	switch topo {
+	case Single:
+		// One server: skip cluster discovery, and keep the client even when
+		// the first dial fails so the app can start while Redis is down.
+		opt.ForceSingleClient = true
+	case Sentinel:
+		// rueidis dials Sentinels with their own dialer: give it the same
+		// timeout (its zero value would wait for the OS).
+		opt.Sentinel.Dialer = opt.Dialer
+		opt.Sentinel.TLSConfig = opt.TLSConfig
+		opt.Sentinel.TopologyRefreshInterval = SentinelRefreshInterval
+	}
 	client, err := rueidis.NewClient(opt)
 	if client == nil {
-		return nil, fmt.Errorf("kvcache redis backend %q at %s: %w", name, b.addr, err)
+		return nil, fmt.Errorf("kvcache redis backend %q at %s: %s", name, b.addr, scrubPassword(scrubSentinelPassword(err.Error(), q), u))
 	}
 	if err != nil {
 		log.Warn("redis not reachable at start; commands fail until it is up",
 			zap.String("backend", name), zap.String("addr", b.addr), zap.Error(err))
 	}
+	if topo == Cluster && client.Mode() != rueidis.ClientModeCluster {
+		client.Close()
+		return nil, fmt.Errorf("kvcache redis backend %q at %s: cluster = true but the server is not in cluster mode (remove cluster = true for one server)", name, b.addr)
+	}
 	b.client = client
 	return b, nil
 }
+
+// scrubSentinelPassword hides ?sentinel_password= in msg.
+func scrubSentinelPassword(msg string, q url.Values) string {
+	if pw := q.Get("sentinel_password"); pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
+}
+
+// Topology reports whether the backend is on one server, a cluster or a
+// Sentinel-managed primary.
+func (b *Backend) Topology() Topology { return b.topology }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
@@ -303,9 +391,9 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	cmd := b.client.B().Set().Key(key).Value(rueidis.BinaryString(value))
 	var err error
 	if ttl > 0 {
-		err = b.write(ctx, cmd.PxMilliseconds(px(ttl)).Build()).Error()
+		err = b.writeErr(ctx, key, cmd.PxMilliseconds(px(ttl)).Build())
 	} else {
-		err = b.write(ctx, cmd.Build()).Error()
+		err = b.writeErr(ctx, key, cmd.Build())
 	}
 	if err != nil {
 		return b.wrap("SET", err)
@@ -319,17 +407,23 @@ func (b *Backend) SetNX(ctx context.Context, key string, value []byte, ttl time.
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	cmd := b.client.B().Set().Key(key).Value(rueidis.BinaryString(value)).Nx()
-	var res rueidis.RedisResult
+	var (
+		res  rueidis.RedisResult
+		werr error
+	)
 	if ttl > 0 {
-		res = b.write(ctx, cmd.PxMilliseconds(px(ttl)).Build())
+		res, werr = b.write(ctx, key, cmd.PxMilliseconds(px(ttl)).Build())
 	} else {
-		res = b.write(ctx, cmd.Build())
+		res, werr = b.write(ctx, key, cmd.Build())
 	}
 	if err := res.Error(); err != nil {
 		if rueidis.IsRedisNil(err) {
 			return false, nil // key exists
 		}
 		return false, b.wrap("SET NX", err)
+	}
+	if werr != nil {
+		return false, b.wrap("SET NX", werr)
 	}
 	return true, nil
 }
@@ -338,7 +432,7 @@ func (b *Backend) SetNX(ctx context.Context, key string, value []byte, ttl time.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	if err := b.write(ctx, b.client.B().Del().Key(key).Build()).Error(); err != nil {
+	if err := b.writeErr(ctx, key, b.client.B().Del().Key(key).Build()); err != nil {
 		return b.wrap("DEL", err)
 	}
 	return nil
@@ -367,19 +461,61 @@ func (b *Backend) Exists(ctx context.Context, key string) (bool, error) {
 	return n == 1, nil
 }
 
-// write sends a command that modifies a key. With the client cache on, a
-// PING rides in the same round trip: since Redis 7 the invalidation of this
-// connection's own cached copy is sent after the command's reply
-// (redis/redis#9422, rueidis#534), but before the next reply, so when the
-// PING's reply is back our cache no longer holds the old value and the next
-// Get on this instance reads the write (read-your-writes). This relies on
-// the single pipelined connection New configures with the client cache.
-func (b *Backend) write(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	if !b.clientCache {
-		return b.client.Do(ctx, cmd)
+// write sends a command that modifies key and returns its reply.
+//
+// With the client cache on, a keyed no-op (PTTL key, never cached) rides in
+// the same round trip: since Redis 7 the invalidation of this connection's
+// own cached copy is sent after the command's reply (redis/redis#9422,
+// rueidis#534), but before the next reply, so when the no-op's reply is
+// back our cache no longer holds the old value and the next Get on this
+// instance reads the write (read-your-writes). This relies on the single
+// pipelined connection (per node) New configures with the client cache. The
+// no-op names the key rather than being a PING so that on a cluster it goes
+// to the key's node, and follows the write if a MOVED redirects it: a
+// keyless PING could be answered by another node.
+//
+// With wait_replicas, a WAIT is pipelined after the command on the same
+// (dedicated: WAIT blocks) connection, so it counts the replicas that have
+// this write; fewer than asked fails the write with errNotReplicated (the
+// write happened on the primary but may be lost in a failover). With the
+// client cache too, the write ran on that other connection, so the no-op
+// follows on the cached-read connection: the invalidation for it was queued
+// there while the write executed, before the write's reply went out.
+func (b *Backend) write(ctx context.Context, key string, cmd rueidis.Completed) (rueidis.RedisResult, error) {
+	switch {
+	case b.waitReplicas > 0:
+		res := b.client.DoMulti(ctx, cmd, b.client.B().Wait().Numreplicas(int64(b.waitReplicas)).Timeout(b.waitTimeout.Milliseconds()).Build())
+		if err := res[0].NonRedisError(); err != nil {
+			return res[0], nil
+		}
+		if b.clientCache {
+			_ = b.client.Do(ctx, b.client.B().Pttl().Key(key).Build()).Error()
+		}
+		n, err := res[1].AsInt64()
+		if err != nil {
+			return res[0], fmt.Errorf("WAIT %d %d after the write: %w", b.waitReplicas, b.waitTimeout.Milliseconds(), err)
+		}
+		if n < int64(b.waitReplicas) {
+			return res[0], fmt.Errorf("%w: %d of %d replicas acknowledged the write within wait_timeout (%s); it may be lost if the primary fails", errNotReplicated, n, b.waitReplicas, b.waitTimeout)
+		}
+		return res[0], nil
+	case b.clientCache:
+		return b.client.DoMulti(ctx, cmd, b.client.B().Pttl().Key(key).Build())[0], nil
 	}
-	res := b.client.DoMulti(ctx, cmd, b.client.B().Ping().Build())
-	return res[0]
+	return b.client.Do(ctx, cmd), nil
+}
+
+// errNotReplicated fails a write that fewer replicas than wait_replicas
+// acknowledged.
+var errNotReplicated = errors.New("written on the primary but not replicated")
+
+// writeErr is write for the callers that only need the reply's error.
+func (b *Backend) writeErr(ctx context.Context, key string, cmd rueidis.Completed) error {
+	res, err := b.write(ctx, key, cmd)
+	if e := res.Error(); e != nil {
+		return e
+	}
+	return err
 }
 
 // script is a Lua script run with EVALSHA, falling back to EVAL when the
@@ -394,13 +530,27 @@ func newScript(src string) *script {
 }
 
 // eval runs s on one key through write (so it gets the same
-// read-your-writes guarantee as the plain commands).
-func (b *Backend) eval(ctx context.Context, s *script, key string, args ...string) rueidis.RedisResult {
-	res := b.write(ctx, b.client.B().Evalsha().Sha1(s.sha).Numkeys(1).Key(key).Arg(args...).Build())
+// read-your-writes guarantee, and replica wait, as the plain commands).
+func (b *Backend) eval(ctx context.Context, s *script, key string, args ...string) (rueidis.RedisResult, error) {
+	res, err := b.write(ctx, key, b.client.B().Evalsha().Sha1(s.sha).Numkeys(1).Key(key).Arg(args...).Build())
 	if e, ok := rueidis.IsRedisErr(res.Error()); ok && e.IsNoScript() {
-		res = b.write(ctx, b.client.B().Eval().Script(s.src).Numkeys(1).Key(key).Arg(args...).Build())
+		res, err = b.write(ctx, key, b.client.B().Eval().Script(s.src).Numkeys(1).Key(key).Arg(args...).Build())
 	}
-	return res
+	return res, err
+}
+
+// evalInt is eval for scripts that return an integer, 0 meaning "wrote
+// nothing" (so the replica wait does not matter).
+func (b *Backend) evalInt(ctx context.Context, s *script, key string, args ...string) (int64, error) {
+	res, werr := b.eval(ctx, s, key, args...)
+	n, err := res.AsInt64()
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, werr
 }
 
 // persistScript removes a key's expiry, telling an absent key (0) from a
@@ -420,10 +570,17 @@ func (b *Backend) Expire(ctx context.Context, key string, ttl time.Duration) err
 		op  = "PEXPIRE"
 	)
 	if ttl > 0 {
-		n, err = b.write(ctx, b.client.B().Pexpire().Key(key).Milliseconds(px(ttl)).Build()).AsInt64()
+		var (
+			res  rueidis.RedisResult
+			werr error
+		)
+		res, werr = b.write(ctx, key, b.client.B().Pexpire().Key(key).Milliseconds(px(ttl)).Build())
+		if n, err = res.AsInt64(); err == nil && n != 0 {
+			err = werr
+		}
 	} else {
 		op = "PERSIST"
-		n, err = b.eval(ctx, persistScript, key).AsInt64()
+		n, err = b.evalInt(ctx, persistScript, key)
 	}
 	if err != nil {
 		return b.wrap(op, err)
@@ -518,7 +675,7 @@ func (b *Backend) cas(ctx context.Context, key, expect string, value []byte, ttl
 	} else if ttl > 0 {
 		ms = strconv.FormatInt(px(ttl), 10)
 	}
-	n, err := b.eval(ctx, casScript, key, expect, op, rueidis.BinaryString(value), ms).AsInt64()
+	n, err := b.evalInt(ctx, casScript, key, expect, op, rueidis.BinaryString(value), ms)
 	if err != nil {
 		return false, b.wrap("compare-and-set", err)
 	}
@@ -565,16 +722,59 @@ func escapeGlob(s string) string {
 }
 
 // Scan walks the keys starting with prefix with SCAN ... MATCH prefix*
-// (never KEYS), a batch at a time. As with SCAN itself, a key may be
-// reported twice if Redis resizes its table during the walk.
+// (never KEYS), a batch at a time; on a cluster, on every primary in turn
+// (nodes that answer ROLE with anything but "master" are skipped: replicas
+// hold copies). A primary that does not answer fails the Scan: the walk
+// would be incomplete. As with SCAN itself, a key may be reported twice if
+// Redis resizes its table during the walk (or, on a cluster, if its slot
+// migrates during the walk).
 func (b *Backend) Scan(ctx context.Context, prefix string, fn func(key string) error) error {
+	if b.topology != Cluster {
+		return b.scanNode(ctx, b.client, b.addr, prefix, fn)
+	}
+	nodes := b.client.Nodes()
+	addrs := make([]string, 0, len(nodes))
+	for a := range nodes {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	primaries := 0
+	for _, a := range addrs {
+		n := nodes[a]
+		cctx, cancel := b.ctx(ctx)
+		role, err := n.Do(cctx, n.B().Role().Build()).ToArray()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("kvcache redis backend %q: SCAN: ROLE on node %s of %s: %w", b.name, a, b.addr, err)
+		}
+		if len(role) == 0 {
+			continue
+		}
+		if r, _ := role[0].ToString(); r != "master" {
+			continue
+		}
+		primaries++
+		if err := b.scanNode(ctx, n, "node "+a+" of "+b.addr, prefix, fn); err != nil {
+			return err
+		}
+	}
+	if primaries == 0 {
+		return fmt.Errorf("kvcache redis backend %q: SCAN on %s: no primary known", b.name, b.addr)
+	}
+	return nil
+}
+
+func (b *Backend) scanNode(ctx context.Context, c rueidis.Client, where, prefix string, fn func(key string) error) error {
 	match := escapeGlob(prefix) + "*"
 	var cursor uint64
 	for {
 		cctx, cancel := b.ctx(ctx)
-		e, err := b.client.Do(cctx, b.client.B().Scan().Cursor(cursor).Match(match).Count(scanCount).Build()).AsScanEntry()
+		e, err := c.Do(cctx, c.B().Scan().Cursor(cursor).Match(match).Count(scanCount).Build()).AsScanEntry()
 		cancel()
 		if err != nil {
+			if where != b.addr {
+				return fmt.Errorf("kvcache redis backend %q: SCAN on %s: %w", b.name, where, err)
+			}
 			return b.wrap("SCAN", err)
 		}
 		for _, k := range e.Elements {
@@ -605,8 +805,9 @@ var unlockScript = newScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then retu
 return 0`)
 
 // TryLock takes a short lock named after key (in its own "kvcache-lock:"
-// namespace, so container scans never see it) with SET NX PX. unlock
-// deletes it only if this holder still owns it (compare-and-delete).
+// namespace, so container scans never see it, and with key's hash tag, so
+// that on a cluster it lives in key's slot: see lockKey) with SET NX PX.
+// unlock deletes it only if this holder still owns it (compare-and-delete).
 func (b *Backend) TryLock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	if ttl <= 0 {
 		return nil, false, fmt.Errorf("kvcache redis backend %q: lock ttl %s: want > 0", b.name, ttl)
@@ -614,7 +815,7 @@ func (b *Backend) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
 	token := hex.EncodeToString(raw[:])
-	lk := lockNamespace + key
+	lk := lockKey(key)
 	cctx, cancel := b.ctx(ctx)
 	defer cancel()
 	err := b.client.Do(cctx, b.client.B().Set().Key(lk).Value(token).Nx().PxMilliseconds(px(ttl)).Build()).Error()
@@ -627,7 +828,7 @@ func (b *Backend) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 	unlock := func() {
 		uctx, cancel := b.ctx(context.WithoutCancel(ctx))
 		defer cancel()
-		if err := b.eval(uctx, unlockScript, lk, token).Error(); err != nil {
+		if _, err := b.evalInt(uctx, unlockScript, lk, token); err != nil && !errors.Is(err, errNotReplicated) {
 			b.log.Warn("releasing a kvcache lock failed; it expires on its own", zap.String("backend", b.name), zap.Duration("ttl", ttl), zap.Error(err))
 		}
 	}
