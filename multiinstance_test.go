@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,6 +191,12 @@ func TestMultiInstance(t *testing.T) {
 				miTwoInstances(t, "testdata/multi/redis.ini", stale)
 			})
 		}
+	})
+	t.Run("file", func(t *testing.T) {
+		// Two instances on one kvcache file (each opens it: as two
+		// processes would), no server needed.
+		t.Setenv("SESSIONFX_KVCACHE__BACKENDS__SHARED__PATH", filepath.Join(t.TempDir(), "sessions.sqlite3"))
+		miTwoInstances(t, "testdata/multi/file.ini", 0)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := os.Getenv(miPostgresEnv)
