@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sessionfx/session/backends/gormstore"
 )
 
 const (
@@ -307,23 +304,7 @@ func TestLifecycleSingleStore(t *testing.T) {
 		lcRun(t, one, two, 0)
 	})
 	t.Run("mysql", func(t *testing.T) {
-		dsn := os.Getenv(miMySQLEnv)
-		if dsn == "" {
-			t.Skipf("%s is not set; set it (e.g. %q) to run the lifecycle races on MariaDB/MySQL", miMySQLEnv, "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC")
-		}
-		table := miRandom("sessions_lc_")
-		t.Setenv("SESSIONFX_GORM__DSN", dsn)
-		t.Setenv("SESSIONFX_GORM__TABLE", table)
-		t.Cleanup(func() {
-			db, err := gormstore.Open(gormstore.Config{Driver: "mysql", DSN: dsn, Table: table}, nil)
-			if err != nil {
-				return
-			}
-			_ = db.Migrator().DropTable(table)
-			if sqlDB, err := db.DB(); err == nil {
-				_ = sqlDB.Close()
-			}
-		})
+		miSQLTable(t, "mysql", miMySQLEnv, "root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC")
 		one, two := miStart(t, "testdata/multi/mysql.ini"), miStart(t, "testdata/multi/mysql.ini")
 		lcRun(t, one, two, 0)
 	})

@@ -180,17 +180,7 @@ func TestMultiInstance(t *testing.T) {
 		if url == "" {
 			t.Skipf("%s is not set; set it (e.g. redis://127.0.0.1:6379/0) to run the two-instance test on Redis", miRedisEnv)
 		}
-		for _, cc := range []bool{false, true} {
-			t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
-				miRedisPrefix(t, url)
-				t.Setenv("SESSIONFX_KVCACHE__BACKENDS__SHARED__CLIENT_CACHE", strconv.FormatBool(cc))
-				stale := time.Duration(0)
-				if cc {
-					stale = lcClientCacheBound
-				}
-				miTwoInstances(t, "testdata/multi/redis.ini", stale)
-			})
-		}
+		miRedisVariants(t, url, "testdata/multi/redis.ini")
 	})
 	t.Run("file", func(t *testing.T) {
 		// Two instances on one kvcache file (each opens it: as two
@@ -199,24 +189,49 @@ func TestMultiInstance(t *testing.T) {
 		miTwoInstances(t, "testdata/multi/file.ini", 0)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv(miPostgresEnv)
-		if dsn == "" {
-			t.Skipf("%s is not set; set it (e.g. %q) to run the two-instance test on PostgreSQL", miPostgresEnv, "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable")
-		}
-		table := miRandom("sessions_multi_")
-		t.Setenv("SESSIONFX_GORM__DSN", dsn)
-		t.Setenv("SESSIONFX_GORM__TABLE", table)
-		t.Cleanup(func() {
-			db, err := gormstore.Open(gormstore.Config{Driver: "postgres", DSN: dsn, Table: table}, nil)
-			if err != nil {
-				return
-			}
-			_ = db.Migrator().DropTable(table)
-			if sqlDB, err := db.DB(); err == nil {
-				_ = sqlDB.Close()
-			}
-		})
+		miSQLTable(t, "postgres", miPostgresEnv, "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable")
 		miTwoInstances(t, "testdata/multi/postgres.ini", 0)
+	})
+}
+
+// miRedisVariants runs miTwoInstances on configFile over the Redis at url,
+// with and without the client cache (whose reads may lag another
+// instance's logout or login by up to lcClientCacheBound).
+func miRedisVariants(t *testing.T, url, configFile string) {
+	for _, cc := range []bool{false, true} {
+		t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
+			miRedisPrefix(t, url)
+			t.Setenv("SESSIONFX_KVCACHE__BACKENDS__SHARED__CLIENT_CACHE", strconv.FormatBool(cc))
+			stale := time.Duration(0)
+			if cc {
+				stale = lcClientCacheBound
+			}
+			miTwoInstances(t, configFile, stale)
+		})
+	}
+}
+
+// miSQLTable points the gorm store at a fresh table on the database named
+// by the environment variable env (skipping when it is unset) and drops the
+// table when the test ends.
+func miSQLTable(t *testing.T, driver, env, example string) {
+	t.Helper()
+	dsn := os.Getenv(env)
+	if dsn == "" {
+		t.Skipf("%s is not set; set it (e.g. %q) to run this test on %s", env, example, driver)
+	}
+	table := miRandom("sessions_multi_")
+	t.Setenv("SESSIONFX_GORM__DSN", dsn)
+	t.Setenv("SESSIONFX_GORM__TABLE", table)
+	t.Cleanup(func() {
+		db, err := gormstore.Open(gormstore.Config{Driver: driver, DSN: dsn, Table: table}, nil)
+		if err != nil {
+			return
+		}
+		_ = db.Migrator().DropTable(table)
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
 	})
 }
 

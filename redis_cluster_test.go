@@ -30,17 +30,7 @@ func TestRedisClusterMultiInstance(t *testing.T) {
 	if url == "" {
 		t.Skipf("%s is not set; start a local cluster with eval \"$(.ci/redis-topologies start)\" (or set it, e.g. 'redis://127.0.0.1:7101?addr=127.0.0.1:7102&addr=127.0.0.1:7103') to run the two-instance test on a Redis Cluster", miRedisClusterEnv)
 	}
-	for _, cc := range []bool{false, true} {
-		t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
-			miRedisPrefix(t, url)
-			t.Setenv("SESSIONFX_KVCACHE__BACKENDS__SHARED__CLIENT_CACHE", strconv.FormatBool(cc))
-			stale := time.Duration(0)
-			if cc {
-				stale = lcClientCacheBound
-			}
-			miTwoInstances(t, "testdata/multi/redis-cluster.ini", stale)
-		})
-	}
+	miRedisVariants(t, url, "testdata/multi/redis-cluster.ini")
 }
 
 // rcNode is one redis-server of a test's own cluster: its port, folder
