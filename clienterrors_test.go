@@ -40,7 +40,7 @@ func TestOversizedSessionIsAClientError(t *testing.T) {
 		if rec.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("oversized session: status %d, want 413", rec.Code)
 		}
-		if body := rec.Body.String(); body != http.StatusText(413)+"\n" {
+		if body := rec.Body.String(); body != http.StatusText(http.StatusRequestEntityTooLarge)+"\n" {
 			t.Fatalf("oversized session: body %q, want the generic status text", body)
 		}
 		if c := rec.Header().Get("Set-Cookie"); c != "" {
@@ -113,7 +113,7 @@ func TestWriteWithRenewedIDIsAConflict(t *testing.T) {
 	req.AddCookie(&http.Cookie{Name: "session", Value: old})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusConflict || rec.Body.String() != http.StatusText(409)+"\n" || rec.Header().Get("Set-Cookie") != "" {
+	if rec.Code != http.StatusConflict || rec.Body.String() != http.StatusText(http.StatusConflict)+"\n" || rec.Header().Get("Set-Cookie") != "" {
 		t.Fatalf("write with a renewed id: %d %q, cookie %q; want 409, the generic text and no Set-Cookie", rec.Code, rec.Body.String(), rec.Header().Get("Set-Cookie"))
 	}
 	n := 0

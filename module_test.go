@@ -179,7 +179,7 @@ func testHandler(w http.ResponseWriter, r *http.Request) {
 		_ = s.RenewID()
 	case "destroy":
 		if err := s.Destroy(r.Context()); err != nil {
-			http.Error(w, err.Error(), 503)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 	case "setid":

@@ -124,16 +124,15 @@ func TestGinAdapterGroup(t *testing.T) {
 	g := r.Group("/app", routers.Gin(m.Middleware))
 	ginRoutes(g, st)
 	srv := newServer(t, r)
-	res, body := do(t, srv, "GET", "/outside", nil)
-	if body != "true" {
+	if _, body := do(t, srv, "GET", "/outside", nil); body != "true" {
 		t.Fatalf("GET /outside: session.From did not fail outside the group (%q)", body)
 	}
-	res, _ = do(t, srv, "POST", "/app/set?v=bob", nil)
+	res, _ := do(t, srv, "POST", "/app/set?v=bob", nil)
 	ck := cookieNamed(res, m.Config().Cookie.Name)
 	if ck == nil {
 		t.Fatalf("POST /app/set: no cookie; Set-Cookie = %q", res.Header.Values("Set-Cookie"))
 	}
-	if _, body = do(t, srv, "GET", "/app/get", ck); body != "bob" {
+	if _, body := do(t, srv, "GET", "/app/get", ck); body != "bob" {
 		t.Fatalf("GET /app/get = %q, want bob", body)
 	}
 }

@@ -704,16 +704,16 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 			return nil, err
 		}
 		// The whole renewed session, as a new row.
-		p, err := s.plan(backends.Changes{Clear: true, Set: ch.Apply(cur.rec.Data)})
-		if err != nil {
-			return nil, err
+		p, perr := s.plan(backends.Changes{Clear: true, Set: ch.Apply(cur.rec.Data)})
+		if perr != nil {
+			return nil, perr
 		}
 		if err := drop(); err != nil {
 			return nil, err
 		}
-		rec, err := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created})
-		if err != nil {
-			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, err)
+		rec, ierr := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created})
+		if ierr != nil {
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, ierr)
 		}
 		inserted = true
 		t := now()

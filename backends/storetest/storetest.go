@@ -111,6 +111,7 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 		{"SaveAfterRenew", false, s.testSaveAfterRenew},
 		{"ConcurrentDelete", false, s.testConcurrentDelete},
 		{"ConcurrentRenew", false, s.testConcurrentRenew},
+		{"RenewRacingDelete", false, s.testRenewRacingDelete},
 		{"Iterate", s.skipIterate, s.testIterate},
 		{"DeleteOlderThan", s.skipDeleteOlderThan, s.testDeleteOlderThan},
 	} {
@@ -882,4 +883,52 @@ func (s *suite) testConcurrentRenew(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testRenewRacingDelete: a login (Renew) racing a logout (Delete) of the
+// same session ends in one of two states, never a third: the renew lost
+// (ErrNotFound, nothing under the new id) or it won (the new id holds the
+// session); the old id never loads again either way.
+func (s *suite) testRenewRacingDelete(t *testing.T) {
+	if s.lastWriteWins {
+		t.Skip("last write wins: a client-side store cannot revoke")
+	}
+	st, rn := s.renewer(t)
+	won, lost := 0, 0
+	for trial := range lifecycleTrials {
+		from, to := newID(), newID()
+		mustSave(t, st, from, set("a", int64(1)), fresh())
+		var renewErr, deleteErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			_, renewErr = rn.Renew(context.WithoutCancel(t.Context()), from, to, set("user", "alice"), hour(), time.Minute)
+		})
+		wg.Go(func() {
+			<-start
+			// Vary who goes first so both orders and the overlaps occur.
+			time.Sleep(time.Duration(trial%5) * 200 * time.Microsecond)
+			deleteErr = st.Delete(context.WithoutCancel(t.Context()), from)
+		})
+		close(start)
+		wg.Wait()
+		if deleteErr != nil {
+			t.Fatalf("trial %d: Delete: %v", trial, deleteErr)
+		}
+		if r, err := st.Load(t.Context(), from); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("trial %d: the old id loads after a renew raced a delete: %+v, %v", trial, r, err)
+		}
+		switch {
+		case renewErr == nil:
+			won++
+			s.wantData(t, fmt.Sprintf("trial %d: the renewed session", trial), map[string]any{"a": int64(1), "user": "alice"}, mustLoad(t, st, to))
+		case errors.Is(renewErr, backends.ErrNotFound):
+			lost++
+			wantNotFound(t, st, to, fmt.Sprintf("trial %d: the new id of a renew that lost to a delete", trial))
+		default:
+			t.Fatalf("trial %d: Renew racing Delete: %v; want nil or ErrNotFound", trial, renewErr)
+		}
+	}
+	t.Logf("renew racing delete, %d trials: the renew won %d, lost %d", lifecycleTrials, won, lost)
 }

@@ -179,10 +179,9 @@ func TestTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	type proc struct {
-		cmd   *exec.Cmd
-		in    io.WriteCloser
-		out   *bufio.Scanner
-		stdin io.WriteCloser
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Scanner
 	}
 	var procs []proc
 	for _, tag := range []string{"p1", "p2"} {

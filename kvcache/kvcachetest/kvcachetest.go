@@ -266,7 +266,7 @@ func testUpdateTTL(t *testing.T, b kvcache.Backend, p string) {
 	// An expired key is seen by Update as absent.
 	err = b.Update(ctx, p+"k", func(old []byte, found bool) ([]byte, time.Duration, error) {
 		if found {
-			return nil, 0, fmt.Errorf("Update saw expired value %q as present", old)
+			return nil, 0, fmt.Errorf("update saw expired value %q as present", old)
 		}
 		return []byte("again"), 0, nil
 	})
