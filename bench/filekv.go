@@ -19,10 +19,9 @@ func NewFileKV(dir string) (*backends.KVStore, func(), error) {
 	return backends.NewKVStore(kvcache.NewContainer("session", "session:", 0, b)), func() { _ = b.Close() }, nil
 }
 
-// FileKVBuilder is sessionfx on the kvcache file backend. It is not in
-// Builders() yet (harness.go and sessionfx.go are not part of this change);
-// BenchmarkScenariosFile runs S1–S4 on it. To add it to every run, append
-// FileKVBuilder() to sessionfxBuilders().
+// FileKVBuilder is sessionfx on the kvcache file backend, one of
+// sessionfxBuilders (so bench/run.sh measures it); BenchmarkScenariosFile
+// runs S1–S4 on it beside the memory and SQLite targets alone.
 func FileKVBuilder() Builder {
 	return Builder{"sessionfx", "file", func(_ context.Context, o Options) (*Target, error) {
 		dir, err := tempDir()

@@ -225,5 +225,6 @@ func sessionfxBuilders() []Builder {
 			}
 			return NewSessionfxTarget("postgres", "gormstore on PostgreSQL (pgx)", s, o, closeFn)
 		}},
+		FileKVBuilder(),
 	}
 }
