@@ -19,6 +19,7 @@ import (
 
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/cookiestore"
 )
 
 func TestOversizedSessionIsAClientError(t *testing.T) {
@@ -125,5 +126,30 @@ func TestWriteWithRenewedIDIsAConflict(t *testing.T) {
 	}
 	if logs.FilterLevelExact(zapcore.ErrorLevel).Len() != 0 {
 		t.Fatalf("a refused write with a renewed id was logged at ERROR")
+	}
+}
+
+// The cookie store's "sealed cookie too large" is the client's doing too:
+// 413 from the default error handler, not a 500.
+func TestCookieTooLargeIsAClientError(t *testing.T) {
+	cs, err := cookiestore.New(cookiestore.Config{DevMode: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := session.DefaultSessionConfig()
+	cfg.Backend, cfg.Cookie.Secure = "cookie", false
+	m, err := session.NewManager(cfg, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := session.From(r.Context())
+		_ = s.Set("big", strings.Repeat("x", 5000))
+		w.Write([]byte("handler response"))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("PUT", "/kv/big", nil))
+	if rec.Code != http.StatusRequestEntityTooLarge || rec.Body.String() != http.StatusText(http.StatusRequestEntityTooLarge)+"\n" {
+		t.Fatalf("a session too large for its cookie: %d %q; want 413 and the generic text", rec.Code, rec.Body.String())
 	}
 }

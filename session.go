@@ -40,8 +40,9 @@ var (
 	// delete), so an error handler can answer 503 for them.
 	ErrStore = errors.New("session store failed")
 	// ErrTooLarge is returned by a save when the encoded session exceeds
-	// the configured max_session_size.
-	ErrTooLarge = errors.New("session too large")
+	// the configured max_session_size, and wrapped by the cookie store's
+	// ErrCookieTooLarge (it is backends.ErrTooLarge).
+	ErrTooLarge = backends.ErrTooLarge
 	// ErrTypeMismatch is returned by Value when a stored value cannot be
 	// converted to the requested type.
 	ErrTypeMismatch = errors.New("session value has another type")

@@ -32,6 +32,10 @@ var (
 	ErrConflict = errors.New("session save conflict: too many concurrent writers")
 	// ErrUnknownStore is returned by the registry for an unregistered name.
 	ErrUnknownStore = errors.New("unknown session store")
+	// ErrTooLarge is wrapped by every error about a session too large to
+	// keep (max_session_size, a sealed cookie over its limit): the client
+	// made it so, and an HTTP answer is 413, not a server error.
+	ErrTooLarge = errors.New("session too large")
 	// ErrMoved is what a *MovedError matches with errors.Is: Save found the
 	// id renewed away (RenewID) within the grace window.
 	ErrMoved = errors.New("session was renewed under another id")

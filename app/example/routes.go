@@ -19,7 +19,6 @@ import (
 
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
-	"github.com/sessionfx/session/backends/cookiestore"
 )
 
 // AppSession is the example's GORM model: the mixin plus a typed user_id
@@ -425,12 +424,17 @@ func tooLarge(err error) bool {
 // errorHandler answers a session failure with a generic message; the
 // details are logged by the caller (or by the manager, for saves).
 func errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := http.StatusInternalServerError, "internal error"
-	switch {
-	case errors.Is(err, session.ErrTooLarge), errors.Is(err, cookiestore.ErrCookieTooLarge):
-		code, msg = http.StatusRequestEntityTooLarge, "session too large"
-	case errors.Is(err, session.ErrStore):
-		code, msg = http.StatusServiceUnavailable, "session store unavailable"
+	// session.ErrorStatus classifies what a client can cause (413 for a
+	// session too large, 409 for a write with an id a login renewed) apart
+	// from store failures (503) and bugs (500).
+	code := session.ErrorStatus(err)
+	msg := map[int]string{
+		http.StatusRequestEntityTooLarge: "session too large",
+		http.StatusConflict:              "session renewed by a login; retry",
+		http.StatusServiceUnavailable:    "session store unavailable",
+	}[code]
+	if msg == "" {
+		msg = "internal error"
 	}
 	w.Header().Del("Content-Length")
 	writeError(w, code, msg)

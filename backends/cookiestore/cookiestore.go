@@ -57,7 +57,7 @@ var (
 	// ErrCookieTooLarge is returned by Seal (and Save) when the sealed
 	// session would not fit in a cookie. Nothing is truncated: the save
 	// fails and the error names the size and the limit.
-	ErrCookieTooLarge = errors.New("session cookie too large")
+	ErrCookieTooLarge = fmt.Errorf("%w: the sealed cookie would be too large", backends.ErrTooLarge)
 	// ErrInvalidKey is wrapped by New's errors about cookie_store.keys.
 	ErrInvalidKey = errors.New("invalid cookie store key")
 )
