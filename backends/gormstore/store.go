@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -501,7 +502,7 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 		if err == nil {
 			return rec, nil
 		}
-		if !s.isDuplicate(err) {
+		if !s.isDuplicate(err) && !retryable(err) {
 			return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", loghash.Of(id), s.table, err)
 		}
 	case opt.Base != nil && opt.Base.ID == id && opt.Base.Rev > 0 && !opt.Base.Expired(time.Now()):
@@ -533,7 +534,7 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 			if err == nil {
 				return rec, nil
 			}
-			if !s.isDuplicate(err) {
+			if !s.isDuplicate(err) && !retryable(err) {
 				return nil, fmt.Errorf("gormstore: inserting session %s into table %q: %w", loghash.Of(id), s.table, err)
 			}
 		case errors.Is(err, backends.ErrCorrupt) && !opt.New:
@@ -653,6 +654,9 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 	}
 	res := s.Query(ctx).Where("session_id = ? AND version = ?", cur.rec.ID, cur.version).Updates(set)
 	if res.Error != nil {
+		if retryable(res.Error) {
+			return nil, false, nil // lost to a concurrent writer: read again
+		}
 		return nil, false, res.Error
 	}
 	if res.RowsAffected == 0 {
@@ -727,6 +731,9 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 			set[c.name] = nil
 		}
 		res := s.Query(ctx).Where("session_id = ? AND version = ?", from, cur.version).Updates(set)
+		if res.Error != nil && retryable(res.Error) {
+			res.Error, res.RowsAffected = nil, 0 // lost to a concurrent writer: read again
+		}
 		if res.Error != nil {
 			_ = drop()
 			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, res.Error)
@@ -744,6 +751,26 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 		}
 		cur, err = s.read(ctx, from, false)
 	}
+}
+
+// retryable reports whether err is the database giving up on a statement
+// because of concurrent ones — an InnoDB deadlock (1213) or lock wait
+// timeout (1205), a PostgreSQL deadlock (40P01) or serialization failure
+// (40001) — which the compare-and-set loops retry like a lost race instead
+// of failing the save.
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		switch pe.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) isDuplicate(err error) bool {
