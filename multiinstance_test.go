@@ -124,29 +124,11 @@ func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 // the response set none; "-" when it cleared it).
 func miDo(t *testing.T, base, path, cookie string) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cookie != "" {
-		req.AddCookie(&http.Cookie{Name: "sid", Value: cookie})
-	}
-	res, err := http.DefaultClient.Do(req)
+	code, body, set, err := lcGet(base, path, cookie)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	set := ""
-	for _, c := range res.Cookies() {
-		if c.Name == "sid" {
-			set = c.Value
-			if c.MaxAge < 0 {
-				set = "-"
-			}
-		}
-	}
-	return res.StatusCode, string(body), set
+	return code, body, set
 }
 
 func miWant(t *testing.T, what string, code int, body string, wantCode int, wantBody string) {
