@@ -62,13 +62,23 @@ func uniquePrefix(tb testing.TB, b *Backend) string {
 }
 
 func TestContract(t *testing.T) {
-	url := redisURL(t)
+	runContract(t, kvcache.BackendConfig{Type: "redis", URL: redisURL(t)}, Single)
+}
+
+// runContract runs the kvcache contract on backends made from cfg, with
+// and without the client cache, checking each is of the topology want.
+func runContract(t *testing.T, cfg kvcache.BackendConfig, want Topology) {
 	for _, cc := range []bool{false, true} {
 		t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
 			kvcachetest.Run(t, func(t *testing.T) kvcache.Backend {
-				b, err := New("contract", kvcache.BackendConfig{Type: "redis", URL: url, ClientCache: cc}, zaptest.NewLogger(t))
+				c := cfg
+				c.ClientCache = cc
+				b, err := New("contract", c, zaptest.NewLogger(t))
 				if err != nil {
 					t.Fatalf("New: %v", err)
+				}
+				if b.Topology() != want {
+					t.Fatalf("topology %s, want %s", b.Topology(), want)
 				}
 				return b
 			})

@@ -11,12 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/storetest"
 	"github.com/sessionfx/session/kvcache"
-	"github.com/sessionfx/session/kvcache/kvcachetest"
 )
 
 // The cluster and Sentinel tests run on the setup .ci/redis-topologies
@@ -125,18 +122,7 @@ func newClusterBackend(t *testing.T, cc bool) *Backend {
 }
 
 func TestClusterContract(t *testing.T) {
-	url := clusterURL(t)
-	for _, cc := range []bool{false, true} {
-		t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
-			kvcachetest.Run(t, func(t *testing.T) kvcache.Backend {
-				b, err := New("contract", kvcache.BackendConfig{Type: "redis", URL: url, ClientCache: cc}, zaptest.NewLogger(t))
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				return b
-			})
-		})
-	}
+	runContract(t, kvcache.BackendConfig{Type: "redis", URL: clusterURL(t)}, Cluster)
 }
 
 func TestClusterSessionStoreContract(t *testing.T) {
@@ -315,21 +301,7 @@ func TestClusterClientCacheReadYourWrites(t *testing.T) {
 // ---- Sentinel ----
 
 func TestSentinelContract(t *testing.T) {
-	url := sentinelURL(t)
-	for _, cc := range []bool{false, true} {
-		t.Run("client_cache="+strconv.FormatBool(cc), func(t *testing.T) {
-			kvcachetest.Run(t, func(t *testing.T) kvcache.Backend {
-				b, err := New("contract", kvcache.BackendConfig{Type: "redis", URL: url, ClientCache: cc, WaitReplicas: 1, WaitTimeout: time.Second}, zaptest.NewLogger(t))
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				if b.Topology() != Sentinel {
-					t.Fatalf("topology %s, want sentinel", b.Topology())
-				}
-				return b
-			})
-		})
-	}
+	runContract(t, kvcache.BackendConfig{Type: "redis", URL: sentinelURL(t), WaitReplicas: 1, WaitTimeout: time.Second}, Sentinel)
 }
 
 func TestSentinelSessionStoreContract(t *testing.T) {
