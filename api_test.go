@@ -71,7 +71,7 @@ func TestIsNewTellsJobsWhetherTheSessionExists(t *testing.T) {
 // Without fx the store is given: the config need not name it.
 func TestNewManagerNeedsOnlyWhatItUses(t *testing.T) {
 	_, st := newKV(t)
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	cfg.Backend, cfg.Container = "", ""
 	cfg.Cookie.Secure = false
 	m, err := session.NewManager(cfg, st)
@@ -102,7 +102,7 @@ func TestCookieStoreDecorators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	cfg.Backend, cfg.Cookie.Secure = "cookie", false
 	if _, err := session.NewManager(cfg, decorated{cs}); err == nil || !strings.Contains(err.Error(), "ClientSide") {
 		t.Fatalf("NewManager with a decorator that hides the cookie store's Open/Seal: %v; want a loud error", err)

@@ -25,7 +25,7 @@ import (
 func TestOversizedSessionIsAClientError(t *testing.T) {
 	_, st := newKV(t)
 	core, logs := observer.New(zapcore.DebugLevel)
-	m := newManager(t, st, func(c *session.SessionConfig) { c.MaxSessionSize = 1024 }, session.WithLogger(zap.New(core)))
+	m := newManager(t, st, func(c *session.Config) { c.MaxSessionSize = 1024 }, session.WithLogger(zap.New(core)))
 	id := writeSession(t, m, map[string]any{"keep": "me"})
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := session.From(r.Context())
@@ -136,7 +136,7 @@ func TestCookieTooLargeIsAClientError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	cfg.Backend, cfg.Cookie.Secure = "cookie", false
 	m, err := session.NewManager(cfg, cs)
 	if err != nil {

@@ -307,7 +307,7 @@ var cfgEnvTypes = []struct {
 	section string
 	t       reflect.Type
 }{
-	{"session", reflect.TypeFor[SessionConfig]()},
+	{"session", reflect.TypeFor[Config]()},
 	{"kvcache", reflect.TypeFor[kvcache.Config]()},
 	{"gorm", reflect.TypeFor[gormstore.Config]()},
 	{"cookie_store", reflect.TypeFor[cookiestore.Config]()},
@@ -1177,8 +1177,8 @@ func cfgLevenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
-// SessionConfig is the [session] section.
-type SessionConfig struct {
+// Config is the [session] section.
+type Config struct {
 	// Member is the context member name; its id member is Member + "_id".
 	Member string `koanf:"member"`
 	// Backend selects the store: kvcache, gorm, cookie, null, layered or a
@@ -1234,9 +1234,9 @@ type LayeredConfig struct {
 	LocalTTL time.Duration `koanf:"local_ttl"`
 }
 
-// DefaultSessionConfig returns the defaults every key falls back to.
-func DefaultSessionConfig() SessionConfig {
-	return SessionConfig{
+// DefaultConfig returns the defaults every key falls back to.
+func DefaultConfig() Config {
+	return Config{
 		Member:          "session",
 		Backend:         "kvcache",
 		Container:       "session",
@@ -1259,7 +1259,7 @@ func DefaultSessionConfig() SessionConfig {
 }
 
 // IDMember is the name of the context member that holds the session id.
-func (c SessionConfig) IDMember() string { return c.Member + "_id" }
+func (c Config) IDMember() string { return c.Member + "_id" }
 
 // cfgCookieNameOK reports whether s is an RFC 6265 cookie-name token.
 func cfgCookieNameOK(s string) bool {
@@ -1285,9 +1285,9 @@ func cfgCookieValueOK(s string) bool {
 //
 // The floors on durations read from a configuration (cleanup_interval at
 // least 1s, layered.local_ttl at least 1ms) are checked by
-// LoadSessionConfig, not here: code (a test, say) may set a shorter
+// LoadConfig, not here: code (a test, say) may set a shorter
 // CleanupInterval on purpose.
-func (c SessionConfig) Validate() error { return c.validate(nil) }
+func (c Config) Validate() error { return c.validate(nil) }
 
 // Floors below which a positive duration read from a configuration file or
 // the environment is refused: a smaller value is never what was meant, and
@@ -1330,7 +1330,7 @@ func cfgShowValue(written cfgWritten, key string, value any) (string, bool) {
 	return fmt.Sprint(value), false
 }
 
-func (c SessionConfig) validate(written cfgWritten) error {
+func (c Config) validate(written cfgWritten) error {
 	var errs []error
 	bad := func(key string, value any, allowed string) {
 		shown, hidden := cfgShowValue(written, "session."+key, value)
@@ -1406,11 +1406,11 @@ func (c SessionConfig) validate(written cfgWritten) error {
 	return errors.Join(errs...)
 }
 
-// LoadSessionConfig returns DefaultSessionConfig overridden by the
+// LoadConfig returns DefaultConfig overridden by the
 // configuration's [session] section, validated. cf may be nil (defaults).
 // cookie.same_site is lowercased before validation.
-func LoadSessionConfig(cf *ConfigFile) (SessionConfig, error) {
-	c := DefaultSessionConfig()
+func LoadConfig(cf *ConfigFile) (Config, error) {
+	c := DefaultConfig()
 	if cf != nil {
 		if err := cf.Unmarshal("session", &c); err != nil {
 			return c, err

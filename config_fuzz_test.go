@@ -20,11 +20,11 @@ func cfgFuzzLoad(t *testing.T, name string, data []byte) {
 		}
 		return
 	}
-	sc, err := LoadSessionConfig(cf)
+	sc, err := LoadConfig(cf)
 	if err == nil {
 		// A loaded config that passed validation must validate again.
 		if err := sc.Validate(); err != nil {
-			t.Fatalf("LoadSessionConfig accepted a config that Validate rejects: %v", err)
+			t.Fatalf("LoadConfig accepted a config that Validate rejects: %v", err)
 		}
 	}
 	_, _ = LoadKVCacheConfig(cf)

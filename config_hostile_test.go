@@ -44,7 +44,7 @@ func TestConfigDurationFloors(t *testing.T) {
 			if tc.kvcache {
 				_, err = LoadKVCacheConfig(cf)
 			} else {
-				_, err = LoadSessionConfig(cf)
+				_, err = LoadConfig(cf)
 			}
 			if tc.key == "" {
 				if err != nil {
@@ -56,20 +56,20 @@ func TestConfigDurationFloors(t *testing.T) {
 		})
 	}
 	t.Run("exact message", func(t *testing.T) {
-		_, err := LoadSessionConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\ncleanup_interval = 1ns\n")))
+		_, err := LoadConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\ncleanup_interval = 1ns\n")))
 		if want := `config: session.cleanup_interval = "1ns": allowed: 0 (off) or at least 1s`; err == nil || err.Error() != want {
 			t.Errorf("got  %v\nwant %s", err, want)
 		}
 	})
 	t.Run("from the environment", func(t *testing.T) {
 		t.Setenv("SESSIONFX_SESSION__CLEANUP_INTERVAL", "10ns")
-		_, err := LoadSessionConfig(cfgLoad(t, ""))
+		_, err := LoadConfig(cfgLoad(t, ""))
 		cfgWantConfigError(t, err, "session.cleanup_interval", "10ns", "at least 1s")
 	})
 	t.Run("Validate leaves code-set intervals alone", func(t *testing.T) {
 		// Tests set a short CleanupInterval on purpose; only values read
 		// from a configuration are held to the floor.
-		c := DefaultSessionConfig()
+		c := DefaultConfig()
 		c.CleanupInterval = 10 * time.Millisecond
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Validate: %v", err)
@@ -241,7 +241,7 @@ func TestConfigSizesShownAsWritten(t *testing.T) {
 			// max_session_size (session) and max_size on a redis backend
 			// (which no later check looks at) both go through the decoder.
 			sf := cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nmax_session_size = "+tc.value+"\n"))
-			sc, serr := LoadSessionConfig(sf)
+			sc, serr := LoadConfig(sf)
 			kf := cfgLoad(t, cfgWrite(t, "c.ini", "[kvcache]\nbackends.default.type = redis\nbackends.default.url = redis://h/0\nbackends.default.max_size = "+tc.value+"\n"))
 			kc, kerr := LoadKVCacheConfig(kf)
 			written := strings.TrimSpace(tc.value)
@@ -278,7 +278,7 @@ func TestConfigSizesShownAsWritten(t *testing.T) {
 	})
 	t.Run("environment", func(t *testing.T) {
 		t.Setenv("SESSIONFX_SESSION__MAX_SESSION_SIZE", "NaN")
-		_, err := LoadSessionConfig(cfgLoad(t, ""))
+		_, err := LoadConfig(cfgLoad(t, ""))
 		cfgWantConfigError(t, err, "session.max_session_size", "NaN", "a size like 64MiB")
 	})
 	t.Run("range checks show the value as written", func(t *testing.T) {
@@ -286,7 +286,7 @@ func TestConfigSizesShownAsWritten(t *testing.T) {
 		_, err := LoadKVCacheConfig(cf)
 		cfgWantConfigError(t, err, "kvcache.backends.default.max_size", "0.5KiB", "at least 1KiB")
 		cf = cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = 1h30m\nidle_timeout = 2h\n"))
-		_, err = LoadSessionConfig(cf)
+		_, err = LoadConfig(cf)
 		cfgWantConfigError(t, err, "session.lifetime", "1h30m", "lifetime >= idle_timeout")
 	})
 }

@@ -50,7 +50,7 @@ func captureFallback(t *testing.T) *lockedBuffer {
 func newModuleApp(t *testing.T, config string, opts ...fx.Option) *fx.App {
 	t.Helper()
 	p := cfgWrite(t, "c.ini", config)
-	app := fx.New(fx.NopLogger, Module, WithConfigFile(p), fx.Invoke(func(*Manager) {}), fx.Options(opts...))
+	app := fx.New(fx.NopLogger, Module, UseConfigFile(p), fx.Invoke(func(*Manager) {}), fx.Options(opts...))
 	t.Cleanup(func() {
 		if app.Err() == nil {
 			_ = app.Stop(context.Background())
@@ -139,7 +139,7 @@ func TestEnvTypoNamesTheVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadSessionConfig(cf); err != nil {
+	if _, err := LoadConfig(cf); err != nil {
 		t.Fatal(err)
 	}
 	e := logs.FilterMessageSnippet("session.idle_timout").All()

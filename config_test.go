@@ -58,8 +58,8 @@ func cfgWantConfigError(t *testing.T, err error, key, value, allowed string) {
 	}
 }
 
-func cfgFullSession() SessionConfig {
-	return SessionConfig{
+func cfgFullSession() Config {
+	return Config{
 		Member: "websession", Backend: "kvcache", Container: "sessions",
 		Lifetime: 12 * time.Hour, IdleTimeout: 45 * time.Minute, HashIDs: false,
 		MaxCookieSize: 2048, MaxSessionSize: 128 << 10, CleanupInterval: 5 * time.Minute,
@@ -84,12 +84,12 @@ func cfgFullKVCache() kvcache.Config {
 }
 
 func TestConfigFullINIAndYAMLAgree(t *testing.T) {
-	var sessions []SessionConfig
+	var sessions []Config
 	var caches []kvcache.Config
 	for _, name := range []string{"full.ini", "full.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			cf := cfgLoad(t, filepath.Join("testdata", "config", name))
-			sc, err := LoadSessionConfig(cf)
+			sc, err := LoadConfig(cf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,12 +142,12 @@ func TestConfigDefaults(t *testing.T) {
 				path = cfgWrite(t, tc.file, tc.content)
 			}
 			cf := cfgLoad(t, path)
-			sc, err := LoadSessionConfig(cf)
+			sc, err := LoadConfig(cf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(sc, DefaultSessionConfig()) {
-				t.Errorf("got %+v, want defaults %+v", sc, DefaultSessionConfig())
+			if !reflect.DeepEqual(sc, DefaultConfig()) {
+				t.Errorf("got %+v, want defaults %+v", sc, DefaultConfig())
 			}
 			kc, err := LoadKVCacheConfig(cf)
 			if err != nil {
@@ -158,21 +158,21 @@ func TestConfigDefaults(t *testing.T) {
 			}
 		})
 	}
-	if got := DefaultSessionConfig().IDMember(); got != "session_id" {
+	if got := DefaultConfig().IDMember(); got != "session_id" {
 		t.Errorf("IDMember() = %q, want session_id", got)
 	}
-	if err := DefaultSessionConfig().Validate(); err != nil {
+	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 }
 
 func TestConfigPartialKeepsDefaults(t *testing.T) {
 	cf := cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = 0\nidle_timeout = 7d\ncookie.secure = no\n"))
-	sc, err := LoadSessionConfig(cf)
+	sc, err := LoadConfig(cf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultSessionConfig()
+	want := DefaultConfig()
 	want.Lifetime, want.IdleTimeout, want.Cookie.Secure = 0, 7*24*time.Hour, false
 	if !reflect.DeepEqual(sc, want) {
 		t.Errorf("got %+v\nwant %+v", sc, want)
@@ -231,7 +231,7 @@ func TestConfigEnvOverride(t *testing.T) {
 	for _, name := range []string{"full.ini", "full.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			cf := cfgLoad(t, filepath.Join("testdata", "config", name))
-			sc, err := LoadSessionConfig(cf)
+			sc, err := LoadConfig(cf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestConfigEnvOverride(t *testing.T) {
 	}
 	t.Run("no file", func(t *testing.T) {
 		cf := cfgLoad(t, "")
-		sc, err := LoadSessionConfig(cf)
+		sc, err := LoadConfig(cf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +267,7 @@ func TestConfigEnvOverride(t *testing.T) {
 	})
 	t.Run("invalid env value names the key", func(t *testing.T) {
 		t.Setenv("SESSIONFX_SESSION__LIFETIME", "forever")
-		_, err := LoadSessionConfig(cfgLoad(t, ""))
+		_, err := LoadConfig(cfgLoad(t, ""))
 		cfgWantConfigError(t, err, "session.lifetime", "forever", "a duration like 30m or 24h")
 	})
 }
@@ -366,7 +366,7 @@ func TestConfigInvalidValues(t *testing.T) {
 			if tc.kvcache {
 				_, err = LoadKVCacheConfig(cf)
 			} else {
-				_, err = LoadSessionConfig(cf)
+				_, err = LoadConfig(cf)
 			}
 			cfgWantConfigError(t, err, tc.key, tc.value, tc.allowed)
 		})
@@ -384,7 +384,7 @@ func TestConfigErrorMessage(t *testing.T) {
 		t.Errorf("Err not wrapped or shown: %q", e.Error())
 	}
 	// A decode error keeps the parser's reason reachable.
-	_, err := LoadSessionConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = 1x\n")))
+	_, err := LoadConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = 1x\n")))
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Err == nil || !strings.Contains(ce.Err.Error(), "unknown unit") {
 		t.Errorf("want the time.ParseDuration reason in Err, got %#v", ce)
@@ -393,7 +393,7 @@ func TestConfigErrorMessage(t *testing.T) {
 
 func TestConfigSeveralErrorsReported(t *testing.T) {
 	cf := cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = x\nidle_timeout = y\ncookie.same_site = z\n"))
-	_, err := LoadSessionConfig(cf)
+	_, err := LoadConfig(cf)
 	for _, k := range []string{"session.lifetime", "session.idle_timeout"} {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("error %v does not name %s", err, k)
@@ -418,7 +418,7 @@ member = x
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := LoadSessionConfig(cf)
+	sc, err := LoadConfig(cf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestConfigFileErrors(t *testing.T) {
 	})
 	t.Run("unmarshal needs a pointer", func(t *testing.T) {
 		cf := cfgLoad(t, "")
-		if err := cf.Unmarshal("session", SessionConfig{}); err == nil {
+		if err := cf.Unmarshal("session", Config{}); err == nil {
 			t.Error("want an error for a non-pointer")
 		}
 	})
@@ -505,7 +505,7 @@ backend = kvcache    # hash comment
 table = sessions;not-a-comment
 dsn = "postgres://u:p#w@h/db" ; quoted value
 `))
-	sc, err := LoadSessionConfig(cf)
+	sc, err := LoadConfig(cf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ dsn = "postgres://u:p#w@h/db" ; quoted value
 
 func TestConfigCaseAndSpellings(t *testing.T) {
 	cf := cfgLoad(t, cfgWrite(t, "c.ini", "[Session]\nHASH_IDS = off\nCookie.Persist = NO\ncookie.http_only = 0\ncookie.same_site = Strict\n"))
-	sc, err := LoadSessionConfig(cf)
+	sc, err := LoadConfig(cf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,35 +535,35 @@ func TestConfigCaseAndSpellings(t *testing.T) {
 func TestSessionConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		change func(*SessionConfig)
+		change func(*Config)
 		key    string
 	}{
-		{"ok", func(*SessionConfig) {}, ""},
-		{"no limits", func(c *SessionConfig) { c.Lifetime, c.IdleTimeout = 0, 0 }, ""},
-		{"idle only", func(c *SessionConfig) { c.Lifetime = 0; c.IdleTimeout = 48 * time.Hour }, ""},
-		{"empty member", func(c *SessionConfig) { c.Member = "" }, "session.member"},
-		{"empty backend", func(c *SessionConfig) { c.Backend = "" }, "session.backend"},
-		{"kvcache needs container", func(c *SessionConfig) { c.Container = "" }, "session.container"},
-		{"gorm needs no container", func(c *SessionConfig) { c.Backend, c.Container = "gorm", "" }, ""},
-		{"negative idle", func(c *SessionConfig) { c.IdleTimeout = -time.Second }, "session.idle_timeout"},
-		{"negative local ttl", func(c *SessionConfig) { c.Layered.LocalTTL = -1 }, "session.layered.local_ttl"},
-		{"lifetime < idle", func(c *SessionConfig) { c.Lifetime = time.Minute }, "session.lifetime"},
-		{"cookie too big", func(c *SessionConfig) { c.MaxCookieSize = 9000 }, "session.max_cookie_size"},
-		{"session size 0", func(c *SessionConfig) { c.MaxSessionSize = 0 }, "session.max_session_size"},
-		{"empty cookie name", func(c *SessionConfig) { c.Cookie.Name = "" }, "session.cookie.name"},
-		{"cookie name ;", func(c *SessionConfig) { c.Cookie.Name = "a;b" }, "session.cookie.name"},
-		{"cookie path", func(c *SessionConfig) { c.Cookie.Path = "app" }, "session.cookie.path"},
-		{"cookie domain", func(c *SessionConfig) { c.Cookie.Domain = "a.com;x" }, "session.cookie.domain"},
-		{"same_site case", func(c *SessionConfig) { c.Cookie.SameSite = "Lax" }, "session.cookie.same_site"},
-		{"same_site none secure ok", func(c *SessionConfig) { c.Cookie.SameSite = "none" }, ""},
-		{"same_site none insecure", func(c *SessionConfig) { c.Cookie.SameSite, c.Cookie.Secure = "none", false }, "session.cookie.same_site"},
-		{"__Host- with domain", func(c *SessionConfig) { c.Cookie.Name, c.Cookie.Domain = "__Host-sid", "a.com" }, "session.cookie.name"},
-		{"__Secure- insecure", func(c *SessionConfig) { c.Cookie.Name, c.Cookie.Secure = "__Secure-sid", false }, "session.cookie.secure"},
-		{"layered ok", func(c *SessionConfig) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "local", "gorm" }, ""},
-		{"layered same", func(c *SessionConfig) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "x", "x" }, "session.layered.back"},
+		{"ok", func(*Config) {}, ""},
+		{"no limits", func(c *Config) { c.Lifetime, c.IdleTimeout = 0, 0 }, ""},
+		{"idle only", func(c *Config) { c.Lifetime = 0; c.IdleTimeout = 48 * time.Hour }, ""},
+		{"empty member", func(c *Config) { c.Member = "" }, "session.member"},
+		{"empty backend", func(c *Config) { c.Backend = "" }, "session.backend"},
+		{"kvcache needs container", func(c *Config) { c.Container = "" }, "session.container"},
+		{"gorm needs no container", func(c *Config) { c.Backend, c.Container = "gorm", "" }, ""},
+		{"negative idle", func(c *Config) { c.IdleTimeout = -time.Second }, "session.idle_timeout"},
+		{"negative local ttl", func(c *Config) { c.Layered.LocalTTL = -1 }, "session.layered.local_ttl"},
+		{"lifetime < idle", func(c *Config) { c.Lifetime = time.Minute }, "session.lifetime"},
+		{"cookie too big", func(c *Config) { c.MaxCookieSize = 9000 }, "session.max_cookie_size"},
+		{"session size 0", func(c *Config) { c.MaxSessionSize = 0 }, "session.max_session_size"},
+		{"empty cookie name", func(c *Config) { c.Cookie.Name = "" }, "session.cookie.name"},
+		{"cookie name ;", func(c *Config) { c.Cookie.Name = "a;b" }, "session.cookie.name"},
+		{"cookie path", func(c *Config) { c.Cookie.Path = "app" }, "session.cookie.path"},
+		{"cookie domain", func(c *Config) { c.Cookie.Domain = "a.com;x" }, "session.cookie.domain"},
+		{"same_site case", func(c *Config) { c.Cookie.SameSite = "Lax" }, "session.cookie.same_site"},
+		{"same_site none secure ok", func(c *Config) { c.Cookie.SameSite = "none" }, ""},
+		{"same_site none insecure", func(c *Config) { c.Cookie.SameSite, c.Cookie.Secure = "none", false }, "session.cookie.same_site"},
+		{"__Host- with domain", func(c *Config) { c.Cookie.Name, c.Cookie.Domain = "__Host-sid", "a.com" }, "session.cookie.name"},
+		{"__Secure- insecure", func(c *Config) { c.Cookie.Name, c.Cookie.Secure = "__Secure-sid", false }, "session.cookie.secure"},
+		{"layered ok", func(c *Config) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "local", "gorm" }, ""},
+		{"layered same", func(c *Config) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "x", "x" }, "session.layered.back"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultSessionConfig()
+			c := DefaultConfig()
 			tc.change(&c)
 			err := c.Validate()
 			if tc.key == "" {

@@ -17,7 +17,7 @@ func ExampleManager_Run() {
 	kv, _ := kvcache.New(kvcache.DefaultConfig(), nil)
 	defer kv.Close()
 	c, _ := kv.Container("session")
-	m, _ := session.NewManager(session.DefaultSessionConfig(), backends.NewKVStore(c))
+	m, _ := session.NewManager(session.DefaultConfig(), backends.NewKVStore(c))
 
 	var id string
 	_ = m.Run(context.Background(), func(ctx context.Context) error {
@@ -49,7 +49,7 @@ func ExampleManager_Middleware() {
 	kv, _ := kvcache.New(kvcache.DefaultConfig(), nil)
 	defer kv.Close()
 	c, _ := kv.Container("session")
-	m, _ := session.NewManager(session.DefaultSessionConfig(), backends.NewKVStore(c))
+	m, _ := session.NewManager(session.DefaultConfig(), backends.NewKVStore(c))
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			return // never touches the session: no store call, no cookie

@@ -92,7 +92,7 @@ func FuzzValidID(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		cfg := session.DefaultSessionConfig()
+		cfg := session.DefaultConfig()
 		cfg.HashIDs = hashed
 		m, err := session.NewManager(cfg, backends.NewKVStore(c))
 		if err != nil {
@@ -162,7 +162,7 @@ func FuzzCookieHeader(f *testing.F) {
 		f.Fatal(err)
 	}
 	c, _ := kv.Container("session")
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	m, err := session.NewManager(cfg, backends.NewKVStore(c))
 	if err != nil {
 		f.Fatal(err)

@@ -64,7 +64,7 @@ func (m *Manager) logSaveError(msg string, err error, fields ...zap.Field) {
 // provides the HTTP middleware and the scope member. It is usable without fx:
 // NewManager, then Middleware or Run.
 type Manager struct {
-	cfg      SessionConfig
+	cfg      Config
 	store    backends.Store
 	client   backends.ClientSide // non-nil for stores that keep the session in the cookie
 	log      *zap.Logger
@@ -118,7 +118,7 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // implement backends.ClientSide, directly or through an Unwrap() Store
 // method of a decorator; otherwise NewManager fails rather than treat it as
 // a server-side store.
-func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manager, error) {
+func NewManager(cfg Config, store backends.Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("session: NewManager: store is nil")
 	}
@@ -148,7 +148,7 @@ func NewManager(cfg SessionConfig, store backends.Store, opts ...Option) (*Manag
 }
 
 // Config returns the manager's configuration.
-func (m *Manager) Config() SessionConfig { return m.cfg }
+func (m *Manager) Config() Config { return m.cfg }
 
 // Store returns the session store (for admin tasks: iterate, query).
 func (m *Manager) Store() backends.Store { return m.store }

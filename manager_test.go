@@ -62,9 +62,9 @@ func newKV(t testing.TB) (*kvcache.Container, *backends.KVStore) {
 	return c, backends.NewKVStore(c)
 }
 
-func newManager(t testing.TB, st backends.Store, mut func(*session.SessionConfig), opts ...session.Option) *session.Manager {
+func newManager(t testing.TB, st backends.Store, mut func(*session.Config), opts ...session.Option) *session.Manager {
 	t.Helper()
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	cfg.Cookie.Secure = false
 	if mut != nil {
 		mut(&cfg)
@@ -293,7 +293,7 @@ func TestIdleRefreshHalfLife(t *testing.T) {
 	_, kvs := newKV(t)
 	st := &touchCounter{countingStore: &countingStore{Store: kvs}}
 	clk := &clock{t: time.Now()}
-	m := newManager(t, st, func(c *session.SessionConfig) { c.IdleTimeout = 30 * time.Minute; c.Lifetime = 24 * time.Hour },
+	m := newManager(t, st, func(c *session.Config) { c.IdleTimeout = 30 * time.Minute; c.Lifetime = 24 * time.Hour },
 		session.WithClock(clk.Now))
 	id := writeSession(t, m, map[string]any{"a": 1})
 	saves := st.saves.Load()
@@ -333,7 +333,7 @@ func TestIdleRefreshHalfLife(t *testing.T) {
 func TestExpiredSessionNeverReturned(t *testing.T) {
 	_, st := newKV(t)
 	clk := &clock{t: time.Now()}
-	m := newManager(t, st, func(c *session.SessionConfig) { c.IdleTimeout = 0; c.Lifetime = time.Hour }, session.WithClock(clk.Now))
+	m := newManager(t, st, func(c *session.Config) { c.IdleTimeout = 0; c.Lifetime = time.Hour }, session.WithClock(clk.Now))
 	id := writeSession(t, m, map[string]any{"a": 1})
 	clk.Add(61 * time.Minute)
 	s, err := m.Load(context.Background(), id)
@@ -364,7 +364,7 @@ func TestRunDiscardsOnError(t *testing.T) {
 func TestSessionTooLarge(t *testing.T) {
 	_, st := newKV(t)
 	var got error
-	m2 := newManager(t, st, func(c *session.SessionConfig) { c.MaxSessionSize = 1024 },
+	m2 := newManager(t, st, func(c *session.Config) { c.MaxSessionSize = 1024 },
 		session.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			http.Error(w, "too large", 500)
@@ -461,7 +461,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := &cleanupCounter{Store: backends.NewKVStore(c)}
-		cfg := session.DefaultSessionConfig()
+		cfg := session.DefaultConfig()
 		cfg.CleanupInterval = 10 * time.Millisecond
 		m, err := session.NewManager(cfg, st)
 		if err != nil {
@@ -522,7 +522,7 @@ func TestPeriodicCleanupDeletesExpiredRows(t *testing.T) {
 	if err := st.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m := newManager(t, st, func(c *session.SessionConfig) { c.Lifetime = 2 * time.Second; c.IdleTimeout = 0 })
+	m := newManager(t, st, func(c *session.Config) { c.Lifetime = 2 * time.Second; c.IdleTimeout = 0 })
 	count := func() (n int64) {
 		st.Query(ctx).Count(&n)
 		return n

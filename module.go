@@ -24,15 +24,15 @@ import (
 )
 
 // ConfigPath names the INI or YAML file the module reads. Supply it with
-// WithConfigFile; without one the module runs on defaults (and environment
+// UseConfigFile; without one the module runs on defaults (and environment
 // overrides).
 type ConfigPath string
 
-// WithConfigFile tells the module which config file to read.
-func WithConfigFile(path string) fx.Option { return fx.Supply(ConfigPath(path)) }
+// UseConfigFile tells the module which config file to read.
+func UseConfigFile(path string) fx.Option { return fx.Supply(ConfigPath(path)) }
 
-// WithErrorHandlerOption is the fx form of WithErrorHandler.
-func WithErrorHandlerOption(h ErrorHandler) fx.Option { return fx.Supply(h) }
+// UseErrorHandler is the fx form of WithErrorHandler.
+func UseErrorHandler(h ErrorHandler) fx.Option { return fx.Supply(h) }
 
 // HTTPMiddleware is the session middleware, as provided by the module.
 type HTTPMiddleware func(http.Handler) http.Handler
@@ -53,14 +53,14 @@ const MemberGroup = `group:"ctxmember"`
 // warnings and errors — unknown keys, a store outage, a failed save — go to
 // stderr through a fallback logger at warn level), an ErrorHandler (the
 // answer to a save that fails before the response; default
-// DefaultErrorHandler), a ConfigPath (WithConfigFile), store plugins
+// DefaultErrorHandler), a ConfigPath (UseConfigFile), store plugins
 // (backends.Registration in the "session_stores" group), kvcache engines
 // (kvcache.TypeRegistration in "kvcache_types") and request members
 // (ctxmember.Member in "ctxmember").
 //
 // It provides *Manager, HTTPMiddleware (the middleware to wrap your
 // handler with), *ctxmember.Registry, *kvcache.Cache, backends.Store (the
-// configured store), *backends.Registry, *ConfigFile, SessionConfig and
+// configured store), *backends.Registry, *ConfigFile, Config and
 // kvcache.Config.
 var Module = fx.Module("session",
 	fx.Provide(
@@ -131,7 +131,7 @@ func provideKVCache(in kvcacheIn) (*kvcache.Cache, error) {
 	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.File.log, Types: in.Types, Lifecycle: in.LC})
 }
 
-func provideSessionConfig(cf *ConfigFile) (SessionConfig, error) { return LoadSessionConfig(cf) }
+func provideSessionConfig(cf *ConfigFile) (Config, error) { return LoadConfig(cf) }
 
 func provideKVCacheConfig(cf *ConfigFile) (kvcache.Config, error) { return LoadKVCacheConfig(cf) }
 
@@ -148,7 +148,7 @@ func provideStoreRegistry(in storeRegistryIn) (*backends.Registry, error) {
 type storeIn struct {
 	fx.In
 	LC       fx.Lifecycle
-	Config   SessionConfig
+	Config   Config
 	File     *ConfigFile
 	KV       *kvcache.Cache
 	Registry *backends.Registry
@@ -250,7 +250,7 @@ var builtinSections = map[string][]string{cookiestore.Name: {"cookie_store"}}
 type managerIn struct {
 	fx.In
 	LC      fx.Lifecycle
-	Config  SessionConfig
+	Config  Config
 	Store   backends.Store
 	File    *ConfigFile
 	OnError ErrorHandler `optional:"true"`

@@ -93,7 +93,7 @@ func startApp(t *testing.T, configFile string, h http.HandlerFunc) *testApp {
 	app := fxtest.New(t,
 		fx.Supply(zap.NewNop()),
 		session.Module,
-		session.WithConfigFile(configFile),
+		session.UseConfigFile(configFile),
 		fx.Provide(fx.Annotate(func() backends.Registration {
 			return backends.Registration{Name: "counting", New: func(env backends.Env) (backends.Store, error) {
 				c, err := env.KV.Container(env.Container)
@@ -391,7 +391,7 @@ func TestModuleStoreErrors(t *testing.T) {
 }
 
 func TestModuleConfigErrorFailsStart(t *testing.T) {
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.WithConfigFile("testdata/module/bad.ini"),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile("testdata/module/bad.ini"),
 		fx.Invoke(func(*session.Manager) {}))
 	err := app.Start(context.Background())
 	if err == nil {
@@ -406,7 +406,7 @@ func TestModuleConfigErrorFailsStart(t *testing.T) {
 
 func TestModuleKVCacheProvided(t *testing.T) {
 	var kv *kvcache.Cache
-	app := fxtest.New(t, fx.Supply(zap.NewNop()), session.Module, session.WithConfigFile("testdata/module/app.yaml"), fx.Populate(&kv))
+	app := fxtest.New(t, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile("testdata/module/app.yaml"), fx.Populate(&kv))
 	app.RequireStart()
 	defer app.RequireStop()
 	if _, err := kv.Container("tokens"); err != nil {

@@ -108,7 +108,7 @@ func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 		fx.Options(opts...),
 		fx.Supply(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
 		session.Module,
-		session.WithConfigFile(configFile),
+		session.UseConfigFile(configFile),
 		fx.Invoke(func(lc fx.Lifecycle, mw session.HTTPMiddleware) {
 			srv := httptest.NewUnstartedServer(mw(http.HandlerFunc(miHandler)))
 			lc.Append(fx.StartStopHook(func() { srv.Start(); url = srv.URL }, srv.Close))

@@ -31,7 +31,7 @@ func startupErr(t *testing.T, config string, opts ...fx.Option) string {
 	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.WithConfigFile(p),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile(p),
 		fx.Invoke(func(*session.Manager) {}), fx.Options(opts...))
 	err := app.Err()
 	if err == nil {
@@ -138,7 +138,7 @@ func TestGormSetupRunsOnce(t *testing.T) {
 	if err := os.WriteFile(p, []byte("[session]\nbackend = gorm\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop(), db), session.WithGormDB, session.Module, session.WithConfigFile(p),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop(), db), session.WithGormDB, session.Module, session.UseConfigFile(p),
 		fx.Invoke(func(*session.Manager) {}))
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestStoreEnvContextIsBounded(t *testing.T) {
 	if err := os.WriteFile(p, []byte("[session]\nbackend = probe\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.WithConfigFile(p),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile(p),
 		fx.Provide(fx.Annotate(func() backends.Registration {
 			return backends.Registration{Name: "probe", New: func(env backends.Env) (backends.Store, error) {
 				ctx = env.Context

@@ -54,7 +54,7 @@ func sweepManager(t testing.TB, b kvcache.Backend, n int) (*session.Manager, *co
 		}
 	}
 	cb.calls.Store(0)
-	m, err := session.NewManager(session.DefaultSessionConfig(), st)
+	m, err := session.NewManager(session.DefaultConfig(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func BenchmarkSweepRedisMillion(b *testing.B) {
 	}
 	b.Logf("filled %d sessions in %v", n, time.Since(start).Round(time.Millisecond))
 	st := backends.NewKVStore(c)
-	m, err := session.NewManager(session.DefaultSessionConfig(), st)
+	m, err := session.NewManager(session.DefaultConfig(), st)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -97,8 +97,8 @@ func (l sfxLib) Put(_ http.ResponseWriter, r *http.Request, key, value string) {
 // SessionfxConfig is the configuration every sessionfx target uses: the
 // defaults (lifetime 24h, idle timeout 30m, hashed ids), with o.IdleTimeout
 // when set.
-func SessionfxConfig(o Options) session.SessionConfig {
-	cfg := session.DefaultSessionConfig()
+func SessionfxConfig(o Options) session.Config {
+	cfg := session.DefaultConfig()
 	cfg.Cookie.Name = CookieName
 	if o.IdleTimeout > 0 {
 		cfg.IdleTimeout = o.IdleTimeout

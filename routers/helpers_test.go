@@ -29,7 +29,7 @@ func newManager(t *testing.T) *session.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := session.DefaultSessionConfig()
+	cfg := session.DefaultConfig()
 	cfg.Cookie.Secure = false
 	m, err := session.NewManager(cfg, backends.NewKVStore(c))
 	if err != nil {

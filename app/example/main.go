@@ -124,9 +124,9 @@ func Options(configPath, addr string) fx.Option {
 			return fl
 		}),
 		session.Module,
-		session.WithConfigFile(configPath),
+		session.UseConfigFile(configPath),
 		session.WithModel[AppSession](),
-		session.WithErrorHandlerOption(errorHandler),
+		session.UseErrorHandler(errorHandler),
 		fx.Supply(listenAddr(addr)),
 		fx.Provide(newServer),
 		fx.Invoke(func(*Server) {}),
