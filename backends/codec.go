@@ -388,7 +388,7 @@ func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	slices.Sort(keys)
 	wrap := len(keys) == 1 && strings.HasPrefix(keys[0], "$")
 	if wrap {
-		b = append(b, `{"$m":`...)
+		b = append(b, `{"`+tagMap+`":`...)
 	}
 	b = append(b, '{')
 	var err error
@@ -423,24 +423,14 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("%w: float %v (want a finite number)", ErrUnsupportedValue, x)
 		}
-		// Like encoding/json: plain notation for ordinary magnitudes.
-		format := byte('f')
-		if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e21) {
-			format = 'e'
-		}
-		start := len(b)
-		b = strconv.AppendFloat(b, x, format, -1, 64)
-		if !bytes.ContainsAny(b[start:], ".e") {
-			b = append(b, ".0"...)
-		}
-		return b, nil
+		return appendFloat(b, x), nil
 	case string:
 		return appendString(b, x)
 	case []byte:
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		b = append(b, `{"$b":"`...)
+		b = append(b, `{"`+tagBytes+`":"`...)
 		b = base64.StdEncoding.AppendEncode(b, x)
 		return append(b, `"}`...), nil
 	case time.Time:
@@ -448,7 +438,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		if y := t.Year(); y < 0 || y > 9999 {
 			return nil, fmt.Errorf("%w: time %s has year %d (want 0 to 9999)", ErrUnsupportedValue, t.Format(time.RFC3339), y)
 		}
-		b = append(b, `{"$t":"`...)
+		b = append(b, `{"`+tagTime+`":"`...)
 		b = t.AppendFormat(b, time.RFC3339Nano)
 		return append(b, `"}`...), nil
 	case map[string]any:
@@ -480,6 +470,23 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return nil, err
 	}
 	return appendValue(b, n, depth)
+}
+
+// appendFloat writes a finite float64 the way EncodeData does: like
+// encoding/json (plain notation for ordinary magnitudes, the shortest digits
+// that read back exactly), with ".0" added when there is neither a '.' nor
+// an exponent, so that it never reads back as an integer.
+func appendFloat(b []byte, x float64) []byte {
+	format := byte('f')
+	if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, x, format, -1, 64)
+	if !bytes.ContainsAny(b[start:], ".e") {
+		b = append(b, ".0"...)
+	}
+	return b
 }
 
 const hexDigits = "0123456789abcdef"

@@ -4,7 +4,10 @@ package backends_test
 // before the hand-written one, kept verbatim (only renamed) as the
 // reference for the differential fuzz targets. It interprets the wire
 // format the slow, obvious way: decode the whole input with encoding/json
-// (UseNumber), then classify the tree.
+// (UseNumber), then classify the tree. It is lenient (whitespace, duplicate
+// keys, any JSON escape or number form, any RFC 3339 offset); DecodeData
+// is strict, and the targets check that it accepts exactly the inputs this
+// one accepts whose value EncodeData writes back byte for byte.
 
 import (
 	"bytes"

@@ -326,9 +326,10 @@ func FuzzDecodeData(f *testing.F) {
 			}
 			return
 		}
+		// DecodeData accepts only what EncodeData writes: the same bytes.
 		enc, err := backends.EncodeData(d)
-		if err != nil {
-			t.Fatalf("decoded %#v but cannot re-encode: %v", d, err)
+		if err != nil || !bytes.Equal(enc, b) {
+			t.Fatalf("decoded %q as %#v, which re-encodes to %q, %v", b, d, enc, err)
 		}
 		d2, err := backends.DecodeData(enc)
 		if err != nil {
@@ -358,8 +359,8 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		enc, err := backends.EncodeRecord(r)
-		if err != nil {
-			t.Fatalf("decoded %+v but cannot re-encode: %v", r, err)
+		if err != nil || !bytes.Equal(enc, b) {
+			t.Fatalf("decoded %q as %+v, which re-encodes to %q, %v", b, r, enc, err)
 		}
 		r2, err := backends.DecodeRecord("id", enc)
 		if err != nil {
