@@ -137,7 +137,7 @@ func TestCookieTooLargeIsAClientError(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := session.DefaultConfig()
-	cfg.Backend, cfg.Cookie.Secure = "cookie", false
+	cfg.Store, cfg.Cookie.Secure = "cookie", false
 	m, err := session.NewManager(cfg, cs)
 	if err != nil {
 		t.Fatal(err)

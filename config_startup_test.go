@@ -125,127 +125,96 @@ func TestStrictModeFailsStartup(t *testing.T) {
 }
 
 func TestStrictModeAcceptsValidConfig(t *testing.T) {
-	app := newModuleApp(t, "[session]\nstrict = true\nbackend = kvcache\n[kvcache]\nbackends.default.type = memory\n")
+	app := newModuleApp(t, "[session]\nstrict = true\nstore = kvcache\n[kvcache]\nbackends.default.type = memory\n")
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// A typo in an environment variable is reported with the variable's name.
-func TestEnvTypoNamesTheVariable(t *testing.T) {
-	t.Setenv("SESSIONFX_SESSION__IDLE_TIMOUT", "1h")
-	core, logs := observer.New(zapcore.WarnLevel)
-	cf, err := LoadConfigFile(cfgWrite(t, "c.ini", "[session]\nmember = s\n"), zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadConfig(cf); err != nil {
-		t.Fatal(err)
-	}
-	e := logs.FilterMessageSnippet("session.idle_timout").All()
-	if len(e) != 1 {
-		t.Fatalf("logs: %v", logs.All())
-	}
-	msg := e[0].Message
-	for _, w := range []string{"environment variable SESSIONFX_SESSION__IDLE_TIMOUT", "did you mean SESSIONFX_SESSION__IDLE_TIMEOUT"} {
-		if !strings.Contains(msg, w) {
-			t.Errorf("warning %q lacks %q", msg, w)
+// A deprecated key starts the module, with one warning naming the new key,
+// in strict mode too.
+func TestDeprecatedKeyStartsModule(t *testing.T) {
+	for _, strict := range []string{"", "strict = true\n"} {
+		buf := captureFallback(t)
+		var cfg Config
+		app := newModuleApp(t, "[session]\n"+strict+"backend = null\n", fx.Populate(&cfg))
+		if err := app.Err(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if strings.Contains(msg, "c.ini") {
-		t.Errorf("warning %q names the file, which does not set the key", msg)
-	}
-	if _, ok := e[0].ContextMap()["file"]; ok {
-		t.Errorf("warning has a file field: %v", e[0].ContextMap())
+		if cfg.Store != "null" {
+			t.Errorf("store %q, want null", cfg.Store)
+		}
+		out := strings.TrimSpace(buf.String())
+		if !strings.Contains(out, "WARN") || !strings.Contains(out, "config: session.backend is deprecated: write session.store") || strings.Count(out, "\n") != 0 {
+			t.Errorf("strict %q: stderr %q; want one deprecation warning", strict, out)
+		}
 	}
 }
 
-// Single-underscore variables set nothing: they are reported with the
-// "__" form; SESSIONFX_TEST_* variables are left alone.
-func TestSingleUnderscoreEnvVarWarned(t *testing.T) {
-	t.Setenv("SESSIONFX_SESSION_COOKIE_SECURE", "false")
-	t.Setenv("SESSIONFX_KVCACHE_BACKENDS_DEFAULT_MAX_SIZE", "1MiB")
-	t.Setenv("SESSIONFX_GORM_DSN", "postgres://u:secretpw@h/db")
-	t.Setenv("SESSIONFX_MYSTORE_X", "1")
-	t.Setenv("SESSIONFX_TEST_SOMETHING", "x")
-	core, logs := observer.New(zapcore.WarnLevel)
-	cf, err := LoadConfigFile("", zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"SESSIONFX_SESSION_COOKIE_SECURE":             "SESSIONFX_SESSION__COOKIE__SECURE (session.cookie.secure)",
-		"SESSIONFX_KVCACHE_BACKENDS_DEFAULT_MAX_SIZE": "SESSIONFX_KVCACHE__BACKENDS__DEFAULT__MAX_SIZE (kvcache.backends.default.max_size)",
-		"SESSIONFX_GORM_DSN":                          "SESSIONFX_GORM__DSN (gorm.dsn)",
-		"SESSIONFX_MYSTORE_X":                         "e.g. SESSIONFX_SESSION__COOKIE__SECURE",
-	}
-	for name, hint := range want {
-		e := logs.FilterMessageSnippet("environment variable " + name + " ").All()
-		if len(e) != 1 || !strings.Contains(e[0].Message, hint) {
-			t.Errorf("%s: warnings %v; want one with %q", name, e, hint)
-		}
-	}
-	for _, e := range logs.All() {
-		if strings.Contains(e.Message, "secretpw") || strings.Contains(e.Message, "SESSIONFX_TEST_") {
-			t.Errorf("warning %q", e.Message)
-		}
-	}
-	if cf.Exists("session_cookie_secure") {
-		t.Error("the single-underscore variable set a key")
-	}
-	t.Setenv("SESSIONFX_SESSION__STRICT", "true")
-	_, err = LoadConfigFile("", zap.NewNop())
-	if err == nil || !strings.Contains(err.Error(), "SESSIONFX_SESSION__COOKIE__SECURE") || strings.Contains(err.Error(), "secretpw") {
-		t.Errorf("strict: %v; want an error naming SESSIONFX_SESSION__COOKIE__SECURE", err)
-	}
-}
-
-func TestYAMLTabHint(t *testing.T) {
-	p := cfgWrite(t, "c.yaml", "session:\n\tbackend: kvcache\n")
-	_, err := LoadConfigFile(p, nil)
-	if err == nil || !strings.Contains(err.Error(), "line 2 is indented with a tab") || !strings.Contains(err.Error(), "spaces") {
-		t.Fatalf("YAML with a tab: %v; want the tab hint", err)
-	}
-	p = cfgWrite(t, "c.yaml", "session:\n  backend: [kvcache\n")
-	if _, err := LoadConfigFile(p, nil); err == nil || strings.Contains(err.Error(), "tab") {
-		t.Fatalf("YAML without a tab: %v; want an error without the tab hint", err)
-	}
+type mystoreConfig struct {
+	Size int    `koanf:"size"`
+	Path string `koanf:"path"`
 }
 
 // A plugin's own section is known, whether or not the plugin is the
 // selected store; a misspelt one is still reported.
 func TestPluginSectionIsKnown(t *testing.T) {
-	plugin := fx.Provide(fx.Annotate(func() backends.Registration {
-		return backends.Registration{Name: "mystore", New: func(env backends.Env) (backends.Store, error) {
-			var cfg struct {
-				Size int `koanf:"size"`
-			}
+	reads := AsStore(func() backends.Registration {
+		return backends.Registration{Name: "mystore", New: func(env backends.Env) (backends.Storage, error) {
+			var cfg mystoreConfig
 			if err := env.Config("mystore", &cfg); err != nil {
 				return nil, err
 			}
 			return backends.NullStore{}, nil
 		}}
-	}, fx.ResultTags(StoreGroup)))
-	for _, backend := range []string{"mystore", "kvcache"} {
-		buf := captureFallback(t)
-		app := newModuleApp(t, "[session]\nbackend = "+backend+"\n[mystore]\nsize = 3\n[mystorre]\nsize = 1\n", plugin)
-		if err := app.Err(); err != nil {
-			t.Fatal(err)
-		}
-		out := buf.String()
-		if strings.Contains(out, "unknown key mystore ") {
-			t.Errorf("backend = %s: [mystore] reported as unknown: %s", backend, out)
-		}
-		if !strings.Contains(out, "unknown key mystorre is ignored; did you mean mystore?") {
-			t.Errorf("backend = %s: [mystorre] not reported: %s", backend, out)
-		}
+	})
+	declares := AsStore(func() backends.Registration {
+		return backends.Registration{Name: "mystore", Section: "mystore", Config: mystoreConfig{},
+			New: func(env backends.Env) (backends.Storage, error) {
+				var cfg mystoreConfig
+				if err := env.Config("mystore", &cfg); err != nil {
+					return nil, err
+				}
+				return backends.NullStore{}, nil
+			}}
+	})
+	for _, tc := range []struct {
+		name, store string
+		plugin      fx.Option
+	}{
+		{"read, selected", "mystore", reads},
+		{"declared, selected", "mystore", declares},
+		{"declared, not selected", "kvcache", declares},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := captureFallback(t)
+			app := newModuleApp(t, "[session]\nstore = "+tc.store+"\n[mystore]\nsize = 3\n[mystorre]\nsize = 1\n", tc.plugin)
+			if err := app.Err(); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			if strings.Contains(out, "unknown key mystore ") {
+				t.Errorf("[mystore] reported as unknown: %s", out)
+			}
+			if !strings.Contains(out, "unknown key mystorre is ignored; did you mean mystore?") {
+				t.Errorf("[mystorre] not reported: %s", out)
+			}
+		})
 	}
-	// The built-in stores' sections are known too.
+	// A declared section's keys are checked even when the store is not
+	// selected, and environment variables meant for it are matched.
+	t.Setenv("SESSIONFX_MYSTORE_PATH", "/x")
 	buf := captureFallback(t)
-	if err := newModuleApp(t, "[gorm]\ndriver = sqlite\n[cookie_store]\ndev_mode = true\n").Err(); err != nil {
+	if err := newModuleApp(t, "[mystore]\nsiz = 3\n", declares).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if buf.String() != "" {
-		t.Errorf("built-in sections reported: %s", buf.String())
+	out := buf.String()
+	for _, w := range []string{"unknown key mystore.siz is ignored; did you mean mystore.size?", "SESSIONFX_MYSTORE_PATH is ignored", "did you mean SESSIONFX_MYSTORE__PATH (mystore.path)?"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("stderr %q lacks %q", out, w)
+		}
+	}
+	if n := strings.Count(strings.TrimSpace(out), "\n"); n != 1 {
+		t.Errorf("want two warnings, got:\n%s", out)
 	}
 }

@@ -1,8 +1,12 @@
 package session
 
+// Tests of the [session] section and of the module's config table (its
+// known sections and renames). The loader itself is tested in
+// github.com/sessionfx/session/config, [kvcache] in kvcache, each store's
+// section with the store.
+
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +20,9 @@ import (
 
 	"github.com/sessionfx/session/kvcache"
 )
+
+// cfgFullDir holds full.ini and full.yaml: every key, non-default values.
+var cfgFullDir = filepath.Join("config", "testdata")
 
 // cfgWrite writes a config file named name into a fresh temp dir.
 func cfgWrite(t *testing.T, name, content string) string {
@@ -60,12 +67,11 @@ func cfgWantConfigError(t *testing.T, err error, key, value, allowed string) {
 
 func cfgFullSession() Config {
 	return Config{
-		Member: "websession", Backend: "kvcache", Container: "sessions",
+		Member: "websession", Store: "kvcache", Container: "sessions",
 		Lifetime: 12 * time.Hour, IdleTimeout: 45 * time.Minute, HashIDs: false,
 		MaxCookieSize: 2048, MaxSessionSize: 128 << 10, CleanupInterval: 5 * time.Minute,
 		Cookie: CookieConfig{Name: "sid", Path: "/app", Domain: "example.com", Secure: true,
 			HTTPOnly: true, SameSite: "strict", Persist: false},
-		Layered: LayeredConfig{Front: "local", Back: "gorm", LocalTTL: 2 * time.Second},
 	}
 }
 
@@ -88,7 +94,7 @@ func TestConfigFullINIAndYAMLAgree(t *testing.T) {
 	var caches []kvcache.Config
 	for _, name := range []string{"full.ini", "full.yaml"} {
 		t.Run(name, func(t *testing.T) {
-			cf := cfgLoad(t, filepath.Join("testdata", "config", name))
+			cf := cfgLoad(t, filepath.Join(cfgFullDir, name))
 			sc, err := LoadConfig(cf)
 			if err != nil {
 				t.Fatal(err)
@@ -103,20 +109,19 @@ func TestConfigFullINIAndYAMLAgree(t *testing.T) {
 			if !reflect.DeepEqual(kc, cfgFullKVCache()) {
 				t.Errorf("kvcache config\n got %+v\nwant %+v", kc, cfgFullKVCache())
 			}
-			abs, _ := filepath.Abs(filepath.Join("testdata", "config"))
+			abs, _ := filepath.Abs(cfgFullDir)
 			if got, want := cf.Koanf().String("gorm.dsn"), abs+"/sessions.sqlite3"; got != want {
 				t.Errorf("gorm.dsn = %q, want %q (${here} expanded)", got, want)
 			}
-			if got := cf.Koanf().String("gorm.driver"); got != "sqlite" {
-				t.Errorf("gorm.driver = %q, want sqlite (inline comment stripped)", got)
-			}
-			if cf.Here() != abs || cf.Path() != filepath.Join(abs, name) {
-				t.Errorf("Here() = %q, Path() = %q", cf.Here(), cf.Path())
+			if got := cf.Koanf().String("layered.front"); got != "local" {
+				t.Errorf("layered.front = %q", got)
 			}
 			if u := cf.UnknownKeys(); len(u) != 0 {
 				t.Errorf("unknown keys in %s: %v", name, u)
 			}
-			if u := cf.CheckSections("session", "kvcache", "gorm"); len(u) != 0 {
+			// [session] and [kvcache] are known; the stores' sections are
+			// the registered stores'.
+			if u := cf.CheckSections("gorm", "layered"); len(u) != 0 {
 				t.Errorf("unknown sections in %s: %v", name, u)
 			}
 			sessions = append(sessions, sc)
@@ -158,6 +163,9 @@ func TestConfigDefaults(t *testing.T) {
 			}
 		})
 	}
+	if sc, err := LoadConfig(nil); err != nil || !reflect.DeepEqual(sc, DefaultConfig()) {
+		t.Errorf("LoadConfig(nil) = %+v, %v", sc, err)
+	}
 	if got := DefaultConfig().IDMember(); got != "session_id" {
 		t.Errorf("IDMember() = %q, want session_id", got)
 	}
@@ -179,48 +187,6 @@ func TestConfigPartialKeepsDefaults(t *testing.T) {
 	}
 }
 
-func TestConfigKVCacheSectionWithoutBackends(t *testing.T) {
-	cf := cfgLoad(t, cfgWrite(t, "c.yaml", "kvcache:\n  containers:\n    session: {ttl: 1h}\n"))
-	kc, err := LoadKVCacheConfig(cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := kvcache.DefaultConfig()
-	want.Containers = map[string]kvcache.ContainerConfig{"session": {TTL: time.Hour}}
-	if !reflect.DeepEqual(kc, want) {
-		t.Errorf("got %+v, want %+v", kc, want)
-	}
-}
-
-func TestConfigHere(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "app.yml")
-	if err := os.WriteFile(p, []byte("gorm:\n  dsn: \"file:${here}/db.sqlite3?cache=${here}\"\nlist: [\"${here}/a\"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cf := cfgLoad(t, p)
-	if got, want := cf.Koanf().String("gorm.dsn"), "file:"+dir+"/db.sqlite3?cache="+dir; got != want {
-		t.Errorf("gorm.dsn = %q, want %q", got, want)
-	}
-	if got := cf.Koanf().Strings("list"); len(got) != 1 || got[0] != dir+"/a" {
-		t.Errorf("list = %q, want [%s/a]", got, dir)
-	}
-	if cf.Here() != dir {
-		t.Errorf("Here() = %q, want %q", cf.Here(), dir)
-	}
-
-	// Relative paths resolve to an absolute folder; without a file, the working directory.
-	t.Setenv("SESSIONFX_GORM__DSN", "${here}/env.sqlite3")
-	cf = cfgLoad(t, "")
-	wd, _ := os.Getwd()
-	if cf.Here() != wd || cf.Path() != "" {
-		t.Errorf("no file: Here() = %q, Path() = %q; want %q, \"\"", cf.Here(), cf.Path(), wd)
-	}
-	if got := cf.Koanf().String("gorm.dsn"); got != wd+"/env.sqlite3" {
-		t.Errorf("env gorm.dsn = %q, want ${here} expanded to %s", got, wd)
-	}
-}
-
 func TestConfigEnvOverride(t *testing.T) {
 	t.Setenv("SESSIONFX_SESSION__COOKIE__SECURE", "false")
 	t.Setenv("SESSIONFX_SESSION__COOKIE__SAME_SITE", "Lax")
@@ -230,7 +196,7 @@ func TestConfigEnvOverride(t *testing.T) {
 	t.Setenv("SESSIONFX_KVCACHE__CONTAINERS__ENVONLY__BACKEND", "shared")
 	for _, name := range []string{"full.ini", "full.yaml"} {
 		t.Run(name, func(t *testing.T) {
-			cf := cfgLoad(t, filepath.Join("testdata", "config", name))
+			cf := cfgLoad(t, filepath.Join(cfgFullDir, name))
 			sc, err := LoadConfig(cf)
 			if err != nil {
 				t.Fatal(err)
@@ -272,122 +238,50 @@ func TestConfigEnvOverride(t *testing.T) {
 	})
 }
 
-func TestConfigValueAndSectionRejected(t *testing.T) {
-	for _, tc := range []struct {
-		name, file, content, key string
-	}{
-		{"ini same section", "c.ini", "[a]\nb = x\nb.c = y\n", "a.b"},
-		{"ini across sections", "c.ini", "[session]\ncookie = x\n[session.cookie]\nname = y\n", "session.cookie"},
-		{"ini default section", "c.ini", "session = x\n[session]\nmember = y\n", "session"},
-		{"yaml dotted key", "c.yaml", "a:\n  b: x\n  b.c: y\n", "a.b"},
-		{"yaml mixed", "c.yaml", "a.b: x\na:\n  b:\n    c: y\n", "a.b"},
-		{"ini set twice", "c.ini", "[a]\nb.c = 1\n[a.b]\nc = 2\n", "a.b.c"},
-		{"yaml set twice", "c.yaml", "a.b: 1\na:\n  b: 2\n", "a.b"},
-		{"ini empty key part", "c.ini", "[a]\nb..c = 1\n", "a.b..c"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadConfigFile(cfgWrite(t, tc.file, tc.content), nil)
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("want *ConfigError, got %v", err)
-			}
-			if ce.Key != tc.key || !strings.Contains(err.Error(), tc.key) {
-				t.Errorf("key = %q, want %q (error: %v)", ce.Key, tc.key, err)
-			}
-			if !strings.Contains(err.Error(), tc.file) {
-				t.Errorf("error %q does not name the file", err)
-			}
-		})
-	}
-	t.Run("env", func(t *testing.T) {
-		t.Setenv("SESSIONFX_SESSION__COOKIE", "x")
-		t.Setenv("SESSIONFX_SESSION__COOKIE__NAME", "y")
-		_, err := LoadConfigFile("", nil)
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != "session.cookie" || !strings.Contains(err.Error(), "SESSIONFX_") {
-			t.Fatalf("want ConfigError for session.cookie from the environment, got %v", err)
-		}
-	})
-	t.Run("INIParser alone", func(t *testing.T) {
-		_, err := INIParser{}.Unmarshal([]byte("[a]\nb = x\nb.c = y\n"))
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != "a.b" {
-			t.Fatalf("want ConfigError for a.b, got %v", err)
-		}
-		m, err := INIParser{}.Unmarshal([]byte("top = 1\n[S]\nX.Y = 2\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]any{"top": "1", "s": map[string]any{"x": map[string]any{"y": "2"}}}
-		if !reflect.DeepEqual(m, want) {
-			t.Errorf("got %#v, want %#v", m, want)
-		}
-		if _, err := (INIParser{}).Marshal(m); err == nil {
-			t.Error("Marshal should report it is not supported")
-		}
-	})
-}
-
 func TestConfigInvalidValues(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, content string
 		key, value, allowed string
-		kvcache             bool
 	}{
-		{"duration", "c.ini", "[session]\nidle_timeout = 30 minutes\n", "session.idle_timeout", "30 minutes", "a duration like 30m or 24h", false},
-		{"duration without unit", "c.ini", "[session]\nlifetime = 3600\n", "session.lifetime", "3600", "a duration like 30m or 24h", false},
-		{"yaml duration without unit", "c.yaml", "session:\n  lifetime: 3600\n", "session.lifetime", "3600", "a duration like 30m or 24h", false},
-		{"empty duration", "c.ini", "[session]\nlifetime =\n", "session.lifetime", "", "a duration like 30m or 24h", false},
-		{"negative duration", "c.ini", "[session]\nidle_timeout = -1m\n", "session.idle_timeout", "-1m", "a duration of 0 or more", false},
-		{"negative cleanup interval", "c.ini", "[session]\ncleanup_interval = -1m\n", "session.cleanup_interval", "-1m", "0 (off) or at least 1s", false},
-		{"bool", "c.ini", "[session]\ncookie.secure = maybe\n", "session.cookie.secure", "maybe", "true or false", false},
-		{"empty bool", "c.ini", "[session]\nhash_ids =\n", "session.hash_ids", "", "true or false", false},
-		{"int", "c.yaml", "session:\n  max_cookie_size: big\n", "session.max_cookie_size", "big", "a whole number", false},
-		{"cookie size range", "c.ini", "[session]\nmax_cookie_size = 100\n", "session.max_cookie_size", "100", "from 256 to 8192", false},
-		{"size", "c.ini", "[session]\nmax_session_size = lots\n", "session.max_session_size", "lots", "a size like 64MiB", false},
-		{"same_site", "c.ini", "[session]\ncookie.same_site = laxx\n", "session.cookie.same_site", "laxx", "lax, strict, none", false},
-		{"same_site none needs secure", "c.ini", "[session]\ncookie.same_site = none\ncookie.secure = false\n", "session.cookie.same_site", "none", "cookie.secure = false", false},
-		{"lifetime below idle", "c.ini", "[session]\nlifetime = 10m\nidle_timeout = 30m\n", "session.lifetime", "10m", "lifetime >= idle_timeout", false},
-		{"cookie name chars", "c.ini", "[session]\ncookie.name = my session\n", "session.cookie.name", "my session", "letters, digits", false},
-		{"empty member", "c.yaml", "session:\n  member: \"\"\n", "session.member", "", "non-empty", false},
-		{"section given a value", "c.ini", "[session]\nlayered = yes\n", "session.layered", "yes", "a section with keys back, front, local_ttl", false},
-		{"value given a section", "c.ini", "[session]\nlifetime.x = 1\n", "session.lifetime", "section with keys x", "a duration like 30m or 24h", false},
-		{"layered needs front", "c.ini", "[session]\nbackend = layered\nlayered.back = gorm\n", "session.layered.front", "", "a kvcache container name", false},
-		{"memory size unit", "c.ini", "[kvcache]\nbackends.default.type = memory\nbackends.default.max_size = 12XB\n", "kvcache.backends.default.max_size", "12XB", "a size like 64MiB", true},
-		{"memory too small", "c.yaml", "kvcache:\n  backends:\n    default: {type: memory, max_size: 100}\n", "kvcache.backends.default.max_size", "100", "at least 1KiB", true},
-		{"backend without type", "c.ini", "[kvcache]\nbackends.x.url = redis://h:1/0\n", "kvcache.backends.x.type", "", "memory, redis", true},
-		{"redis url", "c.ini", "[kvcache]\nbackends.r.type = redis\nbackends.r.url = http://127.0.0.1:6379\n", "kvcache.backends.r.url", "http://127.0.0.1:6379", "redis://", true},
-		{"container backend", "c.ini", "[kvcache]\nbackends.default.type = memory\ncontainers.session.backend = nope\n", "kvcache.containers.session.backend", "nope", "one of the configured backends: default", true},
-		{"map entry given a value", "c.ini", "[kvcache]\nbackends.default = memory\n", "kvcache.backends.default", "memory", "a section with keys", true},
+		{"duration", "c.ini", "[session]\nidle_timeout = 30 minutes\n", "session.idle_timeout", "30 minutes", "a duration like 30m or 24h"},
+		{"duration without unit", "c.ini", "[session]\nlifetime = 3600\n", "session.lifetime", "3600", "a duration like 30m or 24h"},
+		{"yaml duration without unit", "c.yaml", "session:\n  lifetime: 3600\n", "session.lifetime", "3600", "a duration like 30m or 24h"},
+		{"empty duration", "c.ini", "[session]\nlifetime =\n", "session.lifetime", "", "a duration like 30m or 24h"},
+		{"negative duration", "c.ini", "[session]\nidle_timeout = -1m\n", "session.idle_timeout", "-1m", "a duration of 0 or more"},
+		{"negative cleanup interval", "c.ini", "[session]\ncleanup_interval = -1m\n", "session.cleanup_interval", "-1m", "0 (off) or at least 1s"},
+		{"bool", "c.ini", "[session]\ncookie.secure = maybe\n", "session.cookie.secure", "maybe", "true or false"},
+		{"empty bool", "c.ini", "[session]\nhash_ids =\n", "session.hash_ids", "", "true or false"},
+		{"int", "c.yaml", "session:\n  max_cookie_size: big\n", "session.max_cookie_size", "big", "a whole number"},
+		{"cookie size range", "c.ini", "[session]\nmax_cookie_size = 100\n", "session.max_cookie_size", "100", "from 256 to 8192"},
+		{"size", "c.ini", "[session]\nmax_session_size = lots\n", "session.max_session_size", "lots", "a size like 64MiB"},
+		{"same_site", "c.ini", "[session]\ncookie.same_site = laxx\n", "session.cookie.same_site", "laxx", "lax, strict, none"},
+		{"same_site none needs secure", "c.ini", "[session]\ncookie.same_site = none\ncookie.secure = false\n", "session.cookie.same_site", "none", "cookie.secure = false"},
+		{"lifetime below idle", "c.ini", "[session]\nlifetime = 10m\nidle_timeout = 30m\n", "session.lifetime", "10m", "lifetime >= idle_timeout"},
+		{"cookie name chars", "c.ini", "[session]\ncookie.name = my session\n", "session.cookie.name", "my session", "letters, digits"},
+		{"empty member", "c.yaml", "session:\n  member: \"\"\n", "session.member", "", "non-empty"},
+		{"empty store", "c.ini", "[session]\nstore =\n", "session.store", "", "kvcache, gorm, cookie, null, layered or a plugin's name"},
+		{"empty store, old key", "c.ini", "[session]\nbackend =\n", "session.store", "", "kvcache, gorm, cookie, null, layered or a plugin's name"},
+		{"kvcache needs a container", "c.ini", "[session]\ncontainer =\n", "session.container", "", "store = kvcache needs one"},
+		{"section given a value", "c.ini", "[session]\ncookie = yes\n", "session.cookie", "yes", "a section with keys domain, http_only, name, path, persist, same_site, secure"},
+		{"value given a section", "c.ini", "[session]\nlifetime.x = 1\n", "session.lifetime", "section with keys x", "a duration like 30m or 24h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cf := cfgLoad(t, cfgWrite(t, tc.file, tc.content))
-			var err error
-			if tc.kvcache {
-				_, err = LoadKVCacheConfig(cf)
-			} else {
-				_, err = LoadConfig(cf)
-			}
+			_, err := LoadConfig(cfgLoad(t, cfgWrite(t, tc.file, tc.content)))
 			cfgWantConfigError(t, err, tc.key, tc.value, tc.allowed)
 		})
 	}
 }
 
 func TestConfigErrorMessage(t *testing.T) {
-	e := &ConfigError{Key: "session.cookie.same_site", Value: "laxx", Allowed: "lax, strict, none"}
-	if got, want := e.Error(), `config: session.cookie.same_site = "laxx": allowed: lax, strict, none`; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	inner := errors.New("boom")
-	e = &ConfigError{Key: "k", Value: "v", Err: inner}
-	if !errors.Is(e, inner) || e.Error() != `config: k = "v": boom` {
-		t.Errorf("Err not wrapped or shown: %q", e.Error())
-	}
 	// A decode error keeps the parser's reason reachable.
 	_, err := LoadConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = 1x\n")))
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Err == nil || !strings.Contains(ce.Err.Error(), "unknown unit") {
 		t.Errorf("want the time.ParseDuration reason in Err, got %#v", ce)
+	}
+	_, err = LoadConfig(cfgLoad(t, cfgWrite(t, "c.ini", "[session]\ncookie.same_site = laxx\n")))
+	if want := `config: session.cookie.same_site = "laxx": allowed: lax, strict, none`; err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }
 
@@ -395,6 +289,13 @@ func TestConfigSeveralErrorsReported(t *testing.T) {
 	cf := cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nlifetime = x\nidle_timeout = y\ncookie.same_site = z\n"))
 	_, err := LoadConfig(cf)
 	for _, k := range []string{"session.lifetime", "session.idle_timeout"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("error %v does not name %s", err, k)
+		}
+	}
+	cf = cfgLoad(t, cfgWrite(t, "c.ini", "[session]\nmember =\ncookie.same_site = z\nmax_cookie_size = 1\n"))
+	_, err = LoadConfig(cf)
+	for _, k := range []string{"session.member", "session.cookie.same_site", "session.max_cookie_size"} {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("error %v does not name %s", err, k)
 		}
@@ -428,7 +329,7 @@ member = x
 	if _, err := LoadKVCacheConfig(cf); err != nil {
 		t.Fatal(err)
 	}
-	if got := cf.CheckSections("session", "kvcache", "gorm"); !reflect.DeepEqual(got, []string{"sesion"}) {
+	if got := cf.CheckSections("gorm"); !reflect.DeepEqual(got, []string{"sesion"}) {
 		t.Errorf("CheckSections = %v, want [sesion]", got)
 	}
 	want := map[string]string{
@@ -461,46 +362,10 @@ member = x
 	}
 }
 
-func TestConfigFileErrors(t *testing.T) {
-	t.Run("missing file", func(t *testing.T) {
-		p := filepath.Join(t.TempDir(), "nope.ini")
-		_, err := LoadConfigFile(p, nil)
-		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), p) {
-			t.Errorf("want an fs.ErrNotExist naming %s, got %v", p, err)
-		}
-	})
-	t.Run("unsupported extension", func(t *testing.T) {
-		p := cfgWrite(t, "c.toml", "a = 1\n")
-		_, err := LoadConfigFile(p, nil)
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Value != ".toml" || !strings.Contains(err.Error(), ".ini, .cfg, .conf, .yaml, .yml") || !strings.Contains(err.Error(), p) {
-			t.Errorf("want a ConfigError naming the file, .toml and the allowed extensions, got %v", err)
-		}
-	})
-	t.Run("ini syntax", func(t *testing.T) {
-		p := cfgWrite(t, "c.ini", "[session\nmember = x\n")
-		if _, err := LoadConfigFile(p, nil); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("want a parse error naming %s, got %v", p, err)
-		}
-	})
-	t.Run("yaml syntax", func(t *testing.T) {
-		p := cfgWrite(t, "c.yml", "session: [\n")
-		if _, err := LoadConfigFile(p, nil); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("want a parse error naming %s, got %v", p, err)
-		}
-	})
-	t.Run("unmarshal needs a pointer", func(t *testing.T) {
-		cf := cfgLoad(t, "")
-		if err := cf.Unmarshal("session", Config{}); err == nil {
-			t.Error("want an error for a non-pointer")
-		}
-	})
-}
-
 func TestConfigINIInlineComments(t *testing.T) {
 	cf := cfgLoad(t, cfgWrite(t, "c.cfg", `[session]
 container = sessions ; semicolon comment
-backend = kvcache    # hash comment
+store = kvcache    # hash comment
 [gorm]
 table = sessions;not-a-comment
 dsn = "postgres://u:p#w@h/db" ; quoted value
@@ -509,8 +374,8 @@ dsn = "postgres://u:p#w@h/db" ; quoted value
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.Container != "sessions" || sc.Backend != "kvcache" {
-		t.Errorf("inline comments not stripped: container=%q backend=%q", sc.Container, sc.Backend)
+	if sc.Container != "sessions" || sc.Store != "kvcache" {
+		t.Errorf("inline comments not stripped: container=%q store=%q", sc.Container, sc.Store)
 	}
 	if got := cf.Koanf().String("gorm.dsn"); got != "postgres://u:p#w@h/db" {
 		t.Errorf("gorm.dsn = %q", got)
@@ -542,11 +407,11 @@ func TestSessionConfigValidate(t *testing.T) {
 		{"no limits", func(c *Config) { c.Lifetime, c.IdleTimeout = 0, 0 }, ""},
 		{"idle only", func(c *Config) { c.Lifetime = 0; c.IdleTimeout = 48 * time.Hour }, ""},
 		{"empty member", func(c *Config) { c.Member = "" }, "session.member"},
-		{"empty backend", func(c *Config) { c.Backend = "" }, "session.backend"},
+		{"empty store", func(c *Config) { c.Store = "" }, "session.store"},
 		{"kvcache needs container", func(c *Config) { c.Container = "" }, "session.container"},
-		{"gorm needs no container", func(c *Config) { c.Backend, c.Container = "gorm", "" }, ""},
+		{"gorm needs no container", func(c *Config) { c.Store, c.Container = "gorm", "" }, ""},
+		{"layered needs no container", func(c *Config) { c.Store, c.Container = "layered", "" }, ""},
 		{"negative idle", func(c *Config) { c.IdleTimeout = -time.Second }, "session.idle_timeout"},
-		{"negative local ttl", func(c *Config) { c.Layered.LocalTTL = -1 }, "session.layered.local_ttl"},
 		{"lifetime < idle", func(c *Config) { c.Lifetime = time.Minute }, "session.lifetime"},
 		{"cookie too big", func(c *Config) { c.MaxCookieSize = 9000 }, "session.max_cookie_size"},
 		{"session size 0", func(c *Config) { c.MaxSessionSize = 0 }, "session.max_session_size"},
@@ -559,8 +424,6 @@ func TestSessionConfigValidate(t *testing.T) {
 		{"same_site none insecure", func(c *Config) { c.Cookie.SameSite, c.Cookie.Secure = "none", false }, "session.cookie.same_site"},
 		{"__Host- with domain", func(c *Config) { c.Cookie.Name, c.Cookie.Domain = "__Host-sid", "a.com" }, "session.cookie.name"},
 		{"__Secure- insecure", func(c *Config) { c.Cookie.Name, c.Cookie.Secure = "__Secure-sid", false }, "session.cookie.secure"},
-		{"layered ok", func(c *Config) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "local", "gorm" }, ""},
-		{"layered same", func(c *Config) { c.Backend, c.Layered.Front, c.Layered.Back = "layered", "x", "x" }, "session.layered.back"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -578,4 +441,97 @@ func TestSessionConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cfgDeprecations returns the deprecation warnings logged, by old key.
+func cfgDeprecations(logs *observer.ObservedLogs) map[string][]string {
+	out := map[string][]string{}
+	for _, e := range logs.FilterMessageSnippet(" is deprecated: write ").All() {
+		key, _ := e.ContextMap()["key"].(string)
+		out[key] = append(out[key], e.Message)
+	}
+	return out
+}
+
+// TestConfigDeprecatedKeys: the module's renames (session.backend,
+// [cookie_store], session.layered.*) keep working from a file and from the
+// environment, each with one warning naming the new key; the new key wins
+// over the old; strict mode accepts them.
+func TestConfigDeprecatedKeys(t *testing.T) {
+	const old = `[session]
+backend = layered
+layered.front = local
+layered.back = gorm
+layered.local_ttl = 2s
+[cookie_store]
+dev_mode = true
+`
+	for _, strict := range []string{"", "strict = true\n"} {
+		core, logs := observer.New(zapcore.WarnLevel)
+		p := cfgWrite(t, "c.ini", strings.Replace(old, "[session]\n", "[session]\n"+strict, 1))
+		cf, err := LoadConfigFile(p, zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := LoadConfig(cf)
+		if err != nil || sc.Store != "layered" {
+			t.Fatalf("session.backend = layered: store %q, %v", sc.Store, err)
+		}
+		k := cf.Koanf()
+		if k.String("layered.front") != "local" || k.String("layered.back") != "gorm" || k.String("layered.local_ttl") != "2s" || k.String("cookie.dev_mode") != "true" {
+			t.Errorf("moved keys: %v", k.All())
+		}
+		if err := cf.Check("layered", "cookie"); err != nil || len(cf.UnknownKeys()) != 0 {
+			t.Errorf("Check: %v, unknown %v", err, cf.UnknownKeys())
+		}
+		d := cfgDeprecations(logs)
+		for old, nw := range map[string]string{"session.backend": "session.store", "session.layered": "layered", "cookie_store": "cookie"} {
+			if len(d[old]) != 1 || !strings.HasPrefix(d[old][0], "config: "+old+" is deprecated: write "+nw+" (in "+p+")") {
+				t.Errorf("strict %q: %s: warnings %v; want one naming %s", strict, old, d[old], nw)
+			}
+		}
+		if logs.Len() != 3 {
+			t.Errorf("want 3 warnings, got %v", logs.All())
+		}
+	}
+
+	t.Run("new wins", func(t *testing.T) {
+		core, logs := observer.New(zapcore.WarnLevel)
+		cf, err := LoadConfigFile(cfgWrite(t, "c.yaml", "session:\n  backend: gorm\n  store: cookie\n  layered: {front: a, back: b}\nlayered:\n  front: c\n"), zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc, err := LoadConfig(cf); err != nil || sc.Store != "cookie" {
+			t.Errorf("store %q, %v; want cookie", sc.Store, err)
+		}
+		if cf.Koanf().String("layered.front") != "c" || cf.Koanf().String("layered.back") != "b" {
+			t.Errorf("layered: %v", cf.Koanf().All())
+		}
+		d := cfgDeprecations(logs)
+		if len(d["session.backend"]) != 1 || !strings.Contains(d["session.backend"][0], "session.store is also set, and wins") ||
+			len(d["session.layered"]) != 1 || !strings.Contains(d["session.layered"][0], "layered.front is also set, and wins") {
+			t.Errorf("warnings %v", d)
+		}
+	})
+
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("SESSIONFX_SESSION__BACKEND", "gorm")
+		t.Setenv("SESSIONFX_COOKIE_STORE__DEV_MODE", "true")
+		core, logs := observer.New(zapcore.WarnLevel)
+		cf, err := LoadConfigFile("", zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc, err := LoadConfig(cf); err != nil || sc.Store != "gorm" {
+			t.Errorf("store %q, %v", sc.Store, err)
+		}
+		if cf.Koanf().String("cookie.dev_mode") != "true" {
+			t.Errorf("cookie.dev_mode: %v", cf.Koanf().All())
+		}
+		d := cfgDeprecations(logs)
+		if len(d["session.backend"]) != 1 || !strings.Contains(d["session.backend"][0], "environment variable SESSIONFX_SESSION__BACKEND: write SESSIONFX_SESSION__STORE") ||
+			len(d["cookie_store"]) != 1 || !strings.Contains(d["cookie_store"][0], "write SESSIONFX_COOKIE__DEV_MODE") {
+			t.Errorf("warnings %v", d)
+		}
+	})
 }

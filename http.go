@@ -199,18 +199,14 @@ func (m *Manager) writeCookie(h http.Header, s *Session, clientHad bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cookieSent = true
-	value := s.id
-	if m.client != nil {
-		value = s.token
-	}
 	switch {
-	case value != "" && value != s.cookieID:
-		s.cookieID = value
-		m.setCookie(h, value, m.maxAge(s))
-	case value == "" && clientHad && (s.destroyed || s.stale):
+	case s.value != "" && s.value != s.sent:
+		s.sent = s.value
+		m.setCookie(h, s.value, m.maxAge(s))
+	case s.value == "" && clientHad && s.clear:
 		// Destroyed, or the client's id was unknown, expired or malformed:
 		// clear it once so it stops costing a lookup on every request.
-		s.cookieID = ""
+		s.sent = ""
 		m.setCookie(h, "", -1)
 	}
 }

@@ -65,8 +65,9 @@ func (m *Manager) logSaveError(msg string, err error, fields ...zap.Field) {
 // NewManager, then Middleware or Run.
 type Manager struct {
 	cfg      Config
-	store    backends.Store
-	client   backends.ClientSide // non-nil for stores that keep the session in the cookie
+	storage  backends.Storage // as given to NewManager
+	st       strategy         // server-side or client-side, chosen by NewManager
+	info     backends.Info
 	log      *zap.Logger
 	onError  ErrorHandler
 	now      func() time.Time
@@ -108,36 +109,49 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // (named cfg.Member, reading cfg.Member+"_id") in a new ctxmember registry,
 // available through Registry for other members.
 //
-// Without fx, cfg.Backend and cfg.Container may be left empty: the store is
-// given, so they only name it (Backend defaults to store.Info().Name).
-// cfg.CleanupInterval is not acted on here: call StartCleanup(interval)
-// and StopCleanup yourself (the fx module does it in its lifecycle hooks),
-// or run Cleanup from your own scheduler.
+// store is a backends.Store (sessions kept on the server, the cookie
+// carries their id) or a backends.ClientStore (sessions sealed into the
+// cookie itself); the manager runs that one strategy, and refuses storage
+// that is neither, or both. A decorator of a Store that forwards only the
+// core methods keeps the wrapped store's capabilities (Renewer, Iterator,
+// Sweeper, Describer) visible through an Unwrap() backends.Store method.
 //
-// A store that keeps the session in the cookie (Info().ClientSide) must
-// implement backends.ClientSide, directly or through an Unwrap() Store
-// method of a decorator; otherwise NewManager fails rather than treat it as
-// a server-side store.
-func NewManager(cfg Config, store backends.Store, opts ...Option) (*Manager, error) {
+// Without fx, cfg.Store and cfg.Container may be left empty: the store is
+// given, so they only name it (Backend defaults to the name its Info
+// declares, see backends.InfoOf). cfg.CleanupInterval is not acted on
+// here: call StartCleanup(interval) and StopCleanup yourself (the fx module
+// does it in its lifecycle hooks), or run Cleanup from your own scheduler.
+// Nor is the store set up: call backends.Setup once (the fx module does it
+// in its start hook).
+func NewManager(cfg Config, store backends.Storage, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("session: NewManager: store is nil")
 	}
-	if cfg.Backend == "" {
-		cfg.Backend = store.Info().Name
+	info := backends.InfoOf(store)
+	if cfg.Store == "" {
+		cfg.Store = info.Name
 	}
-	if cfg.Backend == "kvcache" && cfg.Container == "" {
+	if cfg.Store == "kvcache" && cfg.Container == "" {
 		cfg.Container = "session"
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, store: store, log: zap.NewNop(), onError: DefaultErrorHandler, now: time.Now, idMember: cfg.Member + "_id", grace: DefaultRenewGrace}
+	m := &Manager{cfg: cfg, storage: store, info: info, log: zap.NewNop(), onError: DefaultErrorHandler, now: time.Now, idMember: cfg.Member + "_id", grace: DefaultRenewGrace}
 	for _, o := range opts {
 		o(m)
 	}
-	m.client, _ = capability[backends.ClientSide](store)
-	if m.client == nil && store.Info().ClientSide {
-		return nil, fmt.Errorf("session: NewManager: store %q (%T) declares Info().ClientSide but implements neither backends.ClientSide nor Unwrap() backends.Store: a decorator of the cookie store must forward Open and Seal, or expose the store it wraps", store.Info().Name, store)
+	server, isServer := store.(backends.Store)
+	client, isClient := store.(backends.ClientStore)
+	switch {
+	case isServer && isClient:
+		return nil, fmt.Errorf("session: NewManager: store %q (%T) is both a backends.Store and a backends.ClientStore: a manager runs one strategy, so give it a type that is one of them", info.Name, store)
+	case isServer:
+		m.st = newServerSide(m, server)
+	case isClient:
+		m.st = &clientSide{m: m, cs: client}
+	default:
+		return nil, fmt.Errorf("session: NewManager: store %q (%T) is neither a backends.Store (Load, Save, Delete, Touch, Close) nor a backends.ClientStore (Open, Seal, Close)", info.Name, store)
 	}
 	reg, err := ctxmember.NewRegistry(m.Member())
 	if err != nil {
@@ -150,8 +164,11 @@ func NewManager(cfg Config, store backends.Store, opts ...Option) (*Manager, err
 // Config returns the manager's configuration.
 func (m *Manager) Config() Config { return m.cfg }
 
-// Store returns the session store (for admin tasks: iterate, query).
-func (m *Manager) Store() backends.Store { return m.store }
+// Store returns the storage the manager was given (a backends.Store or a
+// backends.ClientStore), for admin tasks: type-assert it to the store's
+// own type for its queries (gormstore's FindWhere, say), or use
+// Iterate, DestroyStored and Cleanup, which look up the capabilities.
+func (m *Manager) Store() backends.Storage { return m.storage }
 
 // Registry returns the ctxmember registry holding the session member; other
 // members may be registered in it.
@@ -182,29 +199,11 @@ func (m *Manager) Member() ctxmember.Member {
 	}
 }
 
-// capability returns the T behind store: the store itself or, through
-// Unwrap() methods, the store a decorator wraps.
-func capability[T any](store backends.Store) (T, bool) {
-	for range 16 {
-		if c, ok := store.(T); ok {
-			return c, true
-		}
-		u, ok := store.(interface{ Unwrap() backends.Store })
-		if !ok {
-			break
-		}
-		store = u.Unwrap()
-	}
-	var zero T
-	return zero, false
-}
-
-// storageID maps a client id to the key the store sees.
-func (m *Manager) storageID(id string) string {
-	if !m.cfg.HashIDs || m.client != nil {
-		return id
-	}
-	return HashID(id)
+// capability returns the T of the manager's server-side store (itself, or
+// through decorators' Unwrap methods, see backends.As); false for a
+// client-side store, which keeps nothing on the server.
+func capability[T any](m *Manager) (T, bool) {
+	return backends.As[T](m.st.server())
 }
 
 // HashID returns the SHA-256 hex of a session id: what a store with
@@ -218,7 +217,7 @@ func HashID(id string) string {
 
 // logName is what logs and errors show for the session a client knows as
 // id: the short hash of its storage id, as the stores log it.
-func (m *Manager) logName(id string) string { return loghash.Of(m.storageID(id)) }
+func (m *Manager) logName(id string) string { return loghash.Of(m.st.key(id)) }
 
 func newID() string {
 	return uuid.New().String() // crypto/rand UUIDv4
@@ -247,25 +246,11 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	if id == "" {
 		return s, nil
 	}
-	s.clientID = id
 	if len(id) > m.cfg.MaxCookieSize {
-		s.stale = true
+		s.clear = true
 		return s, nil
 	}
-	var rec *backends.Record
-	var err error
-	sid := id
-	if m.client != nil {
-		rec, err = m.client.Open(id)
-	} else {
-		if !ValidID(id) {
-			s.stale = true
-			m.log.Debug("session: malformed id ignored", zap.Int("len", len(id)))
-			return s, nil
-		}
-		sid = m.storageID(id)
-		rec, err = m.store.Load(ctx, sid)
-	}
+	rec, sessionID, err := m.st.open(ctx, id)
 	switch {
 	case err == nil:
 	case errors.Is(err, backends.ErrMoved):
@@ -276,37 +261,18 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 		s.renewed = true
 		return s, nil
 	case errors.Is(err, backends.ErrNotFound):
-		s.stale = true
-		return s, nil
-	case errors.Is(err, backends.ErrCorrupt):
-		m.log.Error("session: stored session is corrupt; deleting it and starting a fresh session",
-			zap.String("session", m.logName(id)), zap.Error(err))
-		if m.client == nil {
-			if derr := m.store.Delete(ctx, sid); derr != nil {
-				m.log.Warn("session: deleting corrupt session failed", zap.String("session", m.logName(id)), zap.Error(derr))
-			}
-		}
-		s.stale = true
+		s.clear = true
 		return s, nil
 	default:
 		return nil, fmt.Errorf("%w: load session %s: %w", ErrStore, m.logName(id), err)
 	}
 	now := m.now()
 	if rec.Expired(now) || m.pastLifetime(rec.Created, now) {
-		s.stale = true
+		s.clear = true
 		return s, nil
 	}
-	if m.client != nil {
-		if rec.ID == "" || !ValidID(rec.ID) {
-			s.stale = true
-			return s, nil
-		}
-		s.id, s.sid, s.token = rec.ID, rec.ID, id
-	} else {
-		s.id, s.sid = id, sid
-	}
+	s.id, s.value, s.sent = sessionID, id, id
 	s.rec, s.loaded = rec, true
-	s.cookieID = id
 	if rec.Data == nil {
 		rec.Data = map[string]any{}
 	}
@@ -361,16 +327,6 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 			return fmt.Errorf("%w: %d bytes encoded, max_session_size is %d", ErrTooLarge, n, max)
 		}
 	}
-	if m.client != nil {
-		rec := &backends.Record{ID: s.id, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
-		tok, err := m.client.Seal(rec)
-		if err != nil {
-			return fmt.Errorf("session: sealing cookie: %w", err)
-		}
-		s.token, s.rec = tok, rec
-		s.set, s.deleted, s.cleared, s.renewFrom, s.renewID, s.touchDue = nil, nil, false, "", "", false
-		return nil
-	}
 	if s.renewed && s.rec == nil {
 		// This request came with an id that was renewed (a login) after
 		// it was sent: its writes cannot go to the renewed session (the
@@ -378,99 +334,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		// cookie would replace the login's).
 		return ErrRenewed
 	}
-	ch := s.changesLocked()
-	// A session never stored has an id generated here: the store may write
-	// it without reading first. A loaded one is the base of a
-	// compare-and-set for stores that keep revisions.
-	opt.New = s.rec == nil
-	if s.rec != nil && s.rec.ID == s.sid {
-		opt.Base = s.rec
-	}
-	var rec *backends.Record
-	var err error
-	forwarded := false
-	if s.renewFrom != "" {
-		rec, err = m.renew(ctx, s, ch, opt)
-	} else {
-		rec, err = m.store.Save(ctx, s.sid, ch, opt)
-		// A login renewed the id after this request loaded it: carry the
-		// changes over to the renewed session (following a chain of
-		// renewals), without ever loading it here.
-		var moved *backends.MovedError
-		for hop := 0; hop < maxForwards && errors.As(err, &moved); hop++ {
-			rec, err = m.store.Save(ctx, moved.To, ch, backends.SaveOptions{Expires: opt.Expires, Created: opt.Created})
-			forwarded = true
-		}
-	}
-	if err != nil && !opt.New && errors.Is(err, backends.ErrNotFound) && !errors.Is(err, backends.ErrMoved) {
-		// Ended by another request (logout), by expiry, or renewed longer
-		// than the grace ago: the changes are dropped, nothing is
-		// re-created. The cookie is left alone: the client may already
-		// hold a newer one.
-		m.log.Info("session: ended (logout, renewal or expiry) while this request was in flight; its changes are dropped",
-			zap.String("session", loghash.Of(s.sid)), zap.Bool("forwarded", forwarded))
-		s.resetLocked()
-		return ErrEnded
-	}
-	if err != nil {
-		return fmt.Errorf("%w: save session %s: %w", ErrStore, loghash.Of(s.sid), err)
-	}
-	if forwarded {
-		m.log.Debug("session: changes carried over to the session renewed by a concurrent login", zap.String("session", loghash.Of(s.sid)))
-		// The changes are stored; this request keeps its own view (it
-		// must not read the renewed session) and has nothing left to save.
-		s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
-		return nil
-	}
-	s.renewFrom, s.renewID = "", ""
-	if rec == nil {
-		rec = &backends.Record{ID: s.sid, Data: copyData(s.data), Created: created, Updated: now, Expires: opt.Expires}
-	}
-	s.rec = rec
-	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
-	return nil
-}
-
-// maxForwards bounds how many renewals in a row a save follows.
-const maxForwards = 8
-
-// renew writes s under its new id and ends the old one (s.mu held). On a
-// store that can (backends.Renewer) the move is atomic against concurrent
-// saves on the old id, which land before it (and are kept) or are
-// forwarded for the grace window; otherwise the whole session is saved
-// under the new id and the old one deleted.
-func (m *Manager) renew(ctx context.Context, s *Session, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
-	if rn, ok := capability[backends.Renewer](m.store); ok && m.grace > 0 {
-		ropt := backends.SaveOptions{Expires: opt.Expires, Created: opt.Created}
-		if s.rec != nil && s.rec.ID == s.renewFrom {
-			ropt.Base = s.rec
-		}
-		rec, err := rn.Renew(ctx, s.renewFrom, s.sid, ch, ropt, m.grace)
-		switch {
-		case err == nil:
-			return rec, nil
-		case errors.Is(err, backends.ErrNotFound):
-			// Ended meanwhile (a logout, or another login renewed it):
-			// the new id starts from this request's copy; the old id
-			// stays ended.
-			m.log.Info("session: the session being renewed ended meanwhile; the renewed session starts from this request's copy",
-				zap.String("session", loghash.Of(s.renewFrom)))
-			return m.store.Save(ctx, s.sid, backends.Changes{Clear: true, Set: copyData(s.data)},
-				backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
-		case !errors.Is(err, backends.ErrUnsupported):
-			return nil, err
-		}
-	}
-	// The new id gets the whole current state; then the old one goes.
-	rec, err := m.store.Save(ctx, s.sid, backends.Changes{Clear: true, Set: copyData(s.data)},
-		backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
-	if err != nil {
-		return nil, err
-	}
-	if err := m.store.Delete(ctx, s.renewFrom); err != nil {
-		return nil, fmt.Errorf("delete renewed session %s: %w", loghash.Of(s.renewFrom), err)
-	}
-	return rec, nil
+	return m.st.save(ctx, s, opt, now)
 }
 
 func encodedSize(d map[string]any) (int, error) {
@@ -480,18 +344,11 @@ func encodedSize(d map[string]any) (int, error) {
 
 // destroy deletes s from the store now (s.mu held).
 func (m *Manager) destroy(ctx context.Context, s *Session) error {
-	if m.client == nil {
-		for _, sid := range []string{s.sid, s.renewFrom} {
-			if sid == "" {
-				continue
-			}
-			if err := m.store.Delete(ctx, sid); err != nil {
-				return fmt.Errorf("%w: destroy session %s: %w", ErrStore, loghash.Of(s.sid), err)
-			}
-		}
+	if err := m.st.destroy(ctx, s); err != nil {
+		return err
 	}
 	s.resetLocked()
-	s.destroyed, s.renewed = true, false
+	s.clear, s.renewed = true, false
 	return nil
 }
 
@@ -509,54 +366,21 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 	}
 	if s.touchDue && s.rec != nil {
 		s.touchDue = false
-		exp := m.expiry(s.rec.Created, m.now())
-		if m.client != nil {
-			rec := *s.rec
-			rec.Expires = exp
-			tok, err := m.client.Seal(&rec)
-			if err != nil {
-				return fmt.Errorf("session: sealing cookie: %w", err)
-			}
-			s.token, s.rec = tok, &rec
-			return nil
-		}
-		if err := m.store.Touch(ctx, s.sid, exp); err != nil {
-			if errors.Is(err, backends.ErrNotFound) {
-				// Ended meanwhile (logout, login): nothing to refresh.
-				m.log.Debug("session: idle refresh of an ended session skipped", zap.String("session", loghash.Of(s.sid)))
-				return nil
-			}
-			// The data is intact; only the idle deadline was not moved.
-			m.log.Warn("session: refreshing idle deadline failed", zap.String("session", loghash.Of(s.sid)), zap.Error(err))
-			return nil
-		}
-		s.rec.Expires = exp
+		return m.st.touch(ctx, s, m.expiry(s.rec.Created, m.now()))
 	}
 	return nil
 }
 
 // finish runs when the scope ends successfully: changes made after the
-// response headers were sent are still saved (the cookie can no longer
-// change, which is logged as an error).
+// response headers were sent are still saved when the strategy can keep
+// them (the cookie can no longer change, which is logged as an error).
 func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error {
 	s.mu.Lock()
-	late := (s.cookieSent || headersOut) && s.changedLocked()
-	newID := s.id != "" && s.id != s.cookieID && m.client == nil
-	clientSide := m.client != nil
+	discard := (s.cookieSent || headersOut) && s.changedLocked() && !m.st.late(s)
 	s.mu.Unlock()
-	if late {
-		switch {
-		case clientSide:
-			m.log.Error("session: changed after the response headers were sent; the cookie store cannot keep these changes")
-			s.Revert()
-			return nil
-		case newID:
-			m.log.Error("session: changed after the response headers were sent; saved, but the client never received the new session id",
-				zap.String("session", loghash.Of(s.sid)))
-		default:
-			m.log.Error("session: changed after the response headers were sent; saved late",
-				zap.String("session", loghash.Of(s.sid)))
-		}
+	if discard {
+		s.Revert()
+		return nil
 	}
 	if err := m.commit(ctx, s); err != nil {
 		m.logSaveError("session: save at end of scope failed", err)
@@ -574,15 +398,33 @@ func (m *Manager) Run(ctx context.Context, fn func(ctx context.Context) error) e
 
 // Iterate calls fn for every stored session (admin browsing). Record.ID is
 // the storage id: with hash_ids on it is the SHA-256 of the session id, so
-// pass it to DestroyStored, never to Load.
+// pass it to DestroyStored, never to Load. A store that cannot list its
+// sessions (no backends.Iterator, such as the cookie store) yields an
+// error wrapping backends.ErrUnsupported.
 func (m *Manager) Iterate(ctx context.Context, fn func(backends.Record) error) error {
-	return m.store.Iterate(ctx, fn)
+	it, ok := capability[backends.Iterator](m)
+	if !ok {
+		return m.unsupported("iterate", "backends.Iterator")
+	}
+	return it.Iterate(ctx, fn)
+}
+
+// unsupported is the error of an operation the store lacks the capability
+// for.
+func (m *Manager) unsupported(op, iface string) error {
+	return fmt.Errorf("session: %s: %w: store %q (%T) is no server-side %s", op, backends.ErrUnsupported, m.cfg.Store, m.storage, iface)
 }
 
 // DestroyStored deletes the session stored under a storage id, as Iterate
 // yields it (no hashing is applied again). Use it for "log out everywhere".
+// A client-side store, which keeps nothing on the server, yields an error
+// wrapping backends.ErrUnsupported.
 func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
-	if err := m.store.Delete(ctx, storageID); err != nil {
+	store := m.st.server()
+	if store == nil {
+		return m.unsupported("destroy stored session", "backends.Store")
+	}
+	if err := store.Delete(ctx, storageID); err != nil {
 		return fmt.Errorf("%w: destroy stored session %s: %w", ErrStore, loghash.Of(storageID), err)
 	}
 	return nil
@@ -590,15 +432,22 @@ func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
 
 // StorageID returns the id under which the store keeps the session with the
 // given client id (its SHA-256 hex when hash_ids is on).
-func (m *Manager) StorageID(id string) string { return m.storageID(id) }
+func (m *Manager) StorageID(id string) string { return m.st.key(id) }
 
 // Cleanup deletes expired sessions and sessions idle longer than the idle
 // timeout (or the lifetime when there is no idle timeout). A store whose
 // engine expires sessions itself (Info().ExpiresNatively: the kvcache
-// engines) is not swept: it costs nothing, not one round trip.
+// engines) is not swept: it costs nothing, not one round trip. A store
+// that cannot sweep (no backends.Sweeper, such as the cookie store, whose
+// tokens expire by themselves) yields an error wrapping
+// backends.ErrUnsupported.
 func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
-	if m.store.Info().ExpiresNatively {
+	if m.info.ExpiresNatively {
 		return 0, nil
+	}
+	sw, ok := capability[backends.Sweeper](m)
+	if !ok {
+		return 0, m.unsupported("cleanup", "backends.Sweeper")
 	}
 	age := m.cfg.IdleTimeout
 	if age == 0 || (m.cfg.Lifetime > 0 && m.cfg.Lifetime < age) {
@@ -607,18 +456,19 @@ func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
 	if age == 0 {
 		return 0, nil
 	}
-	n, err := m.store.DeleteOlderThan(ctx, age)
-	if errors.Is(err, backends.ErrUnsupported) {
-		return 0, nil
-	}
-	return n, err
+	return sw.DeleteOlderThan(ctx, age)
 }
 
 // StartCleanup runs Cleanup every interval in a goroutine until
 // StopCleanup. The fx module calls both from lifecycle hooks. Nothing is
-// started for a store that expires sessions itself (Info().ExpiresNatively).
+// started for a store that expires sessions itself (Info().ExpiresNatively)
+// or cannot sweep (no backends.Sweeper); the loop ends, logged at info,
+// when the store reports that it cannot (backends.ErrUnsupported).
 func (m *Manager) StartCleanup(interval time.Duration) {
-	if interval <= 0 || m.stop != nil || m.store.Info().ExpiresNatively {
+	if interval <= 0 || m.stop != nil || m.info.ExpiresNatively {
+		return
+	}
+	if _, ok := capability[backends.Sweeper](m); !ok {
 		return
 	}
 	m.stop, m.done = make(chan struct{}), make(chan struct{})
@@ -634,9 +484,13 @@ func (m *Manager) StartCleanup(interval time.Duration) {
 				ctx, cancel := context.WithTimeout(context.Background(), interval)
 				n, err := m.Cleanup(ctx)
 				cancel()
-				if err != nil {
+				switch {
+				case errors.Is(err, backends.ErrUnsupported):
+					m.log.Info("session: periodic cleanup stopped: the store cannot delete old sessions", zap.Error(err))
+					return
+				case err != nil:
 					m.log.Warn("session: periodic cleanup failed", zap.Error(err))
-				} else if n > 0 {
+				case n > 0:
 					m.log.Info("session: periodic cleanup", zap.Int64("deleted", n))
 				}
 			}
@@ -701,12 +555,12 @@ func SetID(ctx context.Context, id string) error {
 	}
 	switch {
 	case id == "":
-	case m != nil && m.client != nil:
-		if len(id) > m.cfg.MaxCookieSize || !validCookieValue(id) {
-			return fmt.Errorf("session: set id: a token of %d bytes that no cookie could carry: %w", len(id), ErrInvalidID)
+	case m != nil:
+		if err := m.st.check(id); err != nil {
+			return err
 		}
 	case !ValidID(id):
-		return fmt.Errorf("session: set id: %d bytes that are not a UUIDv4: %w", len(id), ErrInvalidID)
+		return invalidUUID(id)
 	}
 	if err := sc.Set(name, id); err != nil {
 		return fmt.Errorf("session: set id: %w", err)

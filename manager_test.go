@@ -236,7 +236,7 @@ func TestHashedIDsAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Store().Load(ctx, session.HashID(id)); !errors.Is(err, backends.ErrNotFound) {
+	if _, err := st.Load(ctx, session.HashID(id)); !errors.Is(err, backends.ErrNotFound) {
 		t.Fatalf("renew left the old id loadable in the store: %v", err)
 	}
 	if s, err := m.Load(ctx, id); err != nil || s.ID() != "" || s.Len() != 0 {
@@ -424,19 +424,19 @@ func TestFlusherAndResponseController(t *testing.T) {
 
 // cleanupCounter counts the periodic cleanup's calls to the store.
 type cleanupCounter struct {
-	backends.Store
+	*backends.KVStore
 	calls atomic.Int64
 }
 
 func (c *cleanupCounter) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
 	c.calls.Add(1)
-	return c.Store.DeleteOlderThan(ctx, age)
+	return c.KVStore.DeleteOlderThan(ctx, age)
 }
 
 // Info declares a store that needs sweeping (as a SQL table does), so the
 // periodic cleanup runs on it.
 func (c *cleanupCounter) Info() backends.Info {
-	i := c.Store.Info()
+	i := c.KVStore.Info()
 	i.ExpiresNatively = false
 	return i
 }
@@ -460,7 +460,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := &cleanupCounter{Store: backends.NewKVStore(c)}
+		st := &cleanupCounter{KVStore: backends.NewKVStore(c)}
 		cfg := session.DefaultConfig()
 		cfg.CleanupInterval = 10 * time.Millisecond
 		m, err := session.NewManager(cfg, st)

@@ -14,58 +14,74 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sessionfx/session/backends"
-	"github.com/sessionfx/session/backends/cookiestore"
-	"github.com/sessionfx/session/backends/gormstore"
-	"github.com/sessionfx/session/backends/layered"
+	"github.com/sessionfx/session/config"
 	"github.com/sessionfx/session/ctxmember"
 	"github.com/sessionfx/session/kvcache"
-	"github.com/sessionfx/session/kvcache/filekv"
-	"github.com/sessionfx/session/kvcache/rediskv"
 )
-
-// ConfigPath names the INI or YAML file the module reads. Supply it with
-// UseConfigFile; without one the module runs on defaults (and environment
-// overrides).
-type ConfigPath string
-
-// UseConfigFile tells the module which config file to read.
-func UseConfigFile(path string) fx.Option { return fx.Supply(ConfigPath(path)) }
-
-// UseErrorHandler is the fx form of WithErrorHandler.
-func UseErrorHandler(h ErrorHandler) fx.Option { return fx.Supply(h) }
 
 // HTTPMiddleware is the session middleware, as provided by the module.
 type HTTPMiddleware func(http.Handler) http.Handler
 
-// StoreGroup is the value group a store plugin joins with its
-// backends.Registration: fx.Provide(fx.Annotate(func() backends.Registration {...},
-// fx.ResultTags(`group:"session_stores"`))).
-const StoreGroup = `group:"session_stores"`
+const (
+	storeGroup  = `group:"session_stores"`
+	memberGroup = `group:"ctxmember"`
+)
 
-// MemberGroup is the value group through which modules add ctxmember members.
-const MemberGroup = `group:"ctxmember"`
+// AsStore makes a session store selectable by name ([session] store): it
+// provides constructor's backends.Registration to Module. constructor is a
+// function returning a backends.Registration (and optionally an error); its
+// parameters come from the fx graph like any constructor's, so a store
+// takes what it needs (a *gorm.DB, say) with fx.In and `optional:"true"`.
+// Each store package's Module calls it:
+//
+//	var Module = fx.Module("sessionfx.gorm", session.AsStore(newRegistration))
+func AsStore(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(storeGroup)))
+}
+
+// AsMember adds a request member to the module's ctxmember registry:
+// constructor returns a ctxmember.Member (and optionally an error), its
+// parameters taken from the fx graph. The member is built lazily in each
+// request's scope, like the session.
+func AsMember(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(memberGroup)))
+}
 
 // Module is the session module: it reads the config file, builds the
-// kvcache and the configured store, and runs the store's setup and the
-// periodic cleanup in the app's lifecycle.
+// kvcache and the store [session] store selects, and runs the store's
+// setup and the periodic cleanup in the app's lifecycle.
+//
+// The core knows two stores: kvcache (sessions in a kvcache container; the
+// memory engine is built in) and null. Every other store joins with its
+// own module, or all of them with one line (stores.All in
+// github.com/sessionfx/session/stores):
+//
+//	gormstore.Module   store = gorm      (SQLite, PostgreSQL, MySQL)
+//	cookiestore.Module store = cookie    (sealed cookies)
+//	layered.Module     store = layered   (a local front on any store)
+//	rediskv.Module     kvcache engine type = redis
+//	filekv.Module      kvcache engine type = file
+//
+// A config that names a store or an engine whose module is missing fails
+// start-up with one line naming the module to add.
 //
 // It takes from the graph, all optional: a *zap.Logger (without one,
 // warnings and errors — unknown keys, a store outage, a failed save — go to
 // stderr through a fallback logger at warn level), an ErrorHandler (the
 // answer to a save that fails before the response; default
-// DefaultErrorHandler), a ConfigPath (UseConfigFile), store plugins
-// (backends.Registration in the "session_stores" group), kvcache engines
-// (kvcache.TypeRegistration in "kvcache_types") and request members
-// (ctxmember.Member in "ctxmember").
+// DefaultErrorHandler; UseErrorHandler), a ConfigPath (UseConfigFile),
+// stores (AsStore), kvcache engines (kvcache.AsType) and request members
+// (AsMember).
 //
 // It provides *Manager, HTTPMiddleware (the middleware to wrap your
-// handler with), *ctxmember.Registry, *kvcache.Cache, backends.Store (the
-// configured store), *backends.Registry, *ConfigFile, Config and
+// handler with), *ctxmember.Registry, *kvcache.Cache, backends.Storage (the
+// configured store: a backends.Store, or a backends.ClientStore for the
+// cookie store), *backends.Registry, *ConfigFile, Config and
 // kvcache.Config.
 var Module = fx.Module("session",
 	fx.Provide(
 		provideConfigFile,
-		provideSessionConfig,
+		provideConfig,
 		provideKVCacheConfig,
 		provideKVCache,
 		provideStoreRegistry,
@@ -73,10 +89,19 @@ var Module = fx.Module("session",
 		provideManager,
 		provideRegistry,
 		func(m *Manager) HTTPMiddleware { return m.Middleware },
-		fx.Annotate(rediskv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
-		fx.Annotate(filekv.Registration, fx.ResultTags(`group:"kvcache_types"`)),
 	),
 )
+
+// UseConfigFile tells the module which config file to read.
+func UseConfigFile(path string) fx.Option { return fx.Supply(ConfigPath(path)) }
+
+// UseErrorHandler sets the module's ErrorHandler.
+func UseErrorHandler(h ErrorHandler) fx.Option { return fx.Supply(h) }
+
+// ConfigPath names the INI or YAML file the module reads. Supply it with
+// UseConfigFile; without one the module runs on defaults (and environment
+// overrides).
+type ConfigPath string
 
 // StoreStartTimeout bounds the construction of the configured store
 // (connecting to its database, say): backends.Env.Context is cancelled
@@ -86,8 +111,9 @@ const StoreStartTimeout = 15 * time.Second
 
 type configIn struct {
 	fx.In
-	Path   ConfigPath  `optional:"true"`
-	Logger *zap.Logger `optional:"true"`
+	Path     ConfigPath  `optional:"true"`
+	Logger   *zap.Logger `optional:"true"`
+	Registry *backends.Registry
 }
 
 // fallbackLogOutput is where the fallback logger writes (tests replace it).
@@ -113,7 +139,9 @@ func provideConfigFile(in configIn) (*ConfigFile, error) {
 	if log == nil {
 		log = fallbackLogger()
 	}
-	return LoadConfigFile(string(in.Path), log)
+	// The stores' sections are known from the start: an environment
+	// variable meant for one (SESSIONFX_GORM_DSN) is matched to its key.
+	return loadConfigFile(string(in.Path), log, in.Registry.Sections())
 }
 
 type kvcacheIn struct {
@@ -128,20 +156,29 @@ type kvcacheIn struct {
 // so that the cache's warnings (a Redis outage) reach the fallback logger
 // too.
 func provideKVCache(in kvcacheIn) (*kvcache.Cache, error) {
-	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.File.log, Types: in.Types, Lifecycle: in.LC})
+	return kvcache.NewFromFx(kvcache.FxParams{Config: in.Config, Logger: in.File.Logger(), Types: in.Types, Lifecycle: in.LC})
 }
 
-func provideSessionConfig(cf *ConfigFile) (Config, error) { return LoadConfig(cf) }
+func provideConfig(cf *ConfigFile) (Config, error) { return LoadConfig(cf) }
 
-func provideKVCacheConfig(cf *ConfigFile) (kvcache.Config, error) { return LoadKVCacheConfig(cf) }
+type kvcacheConfigIn struct {
+	fx.In
+	File  *ConfigFile
+	Types []kvcache.TypeRegistration `group:"kvcache_types"`
+}
+
+// provideKVCacheConfig reads [kvcache], each backend checked by its engine.
+func provideKVCacheConfig(in kvcacheConfigIn) (kvcache.Config, error) {
+	return kvcache.LoadConfig(in.File, in.Types...)
+}
 
 type storeRegistryIn struct {
 	fx.In
-	Plugins []backends.Registration `group:"session_stores"`
+	Stores []backends.Registration `group:"session_stores"`
 }
 
 func provideStoreRegistry(in storeRegistryIn) (*backends.Registry, error) {
-	regs := append(builtinStores(), in.Plugins...)
+	regs := append([]backends.Registration{backends.KVCacheRegistration(), backends.NullRegistration()}, in.Stores...)
 	return backends.NewRegistry(regs...)
 }
 
@@ -152,14 +189,9 @@ type storeIn struct {
 	File     *ConfigFile
 	KV       *kvcache.Cache
 	Registry *backends.Registry
-	Lookups  []Lookup `group:"session_lookups"`
 }
 
-// Lookup lets stores ask for dependencies the app provides through fx (for
-// example its own *gorm.DB). It fills target and reports whether it did.
-type Lookup func(target any) bool
-
-func provideStore(in storeIn) (backends.Store, error) {
+func provideStore(in storeIn) (backends.Storage, error) {
 	// The sections the store reads are known sections (a plugin's own
 	// [mystore] included), whatever the registrations declare.
 	var (
@@ -170,7 +202,7 @@ func provideStore(in storeIn) (backends.Store, error) {
 	defer cancel() // Env.Context bounds construction only
 	env := backends.Env{
 		Context:   ctx,
-		Logger:    in.File.log.With(zap.String("session_store", in.Config.Backend)),
+		Logger:    in.File.Logger().With(zap.String("session_store", in.Config.Store)),
 		KV:        in.KV,
 		Container: in.Config.Container,
 		Config: func(path string, out any) error {
@@ -179,53 +211,63 @@ func provideStore(in storeIn) (backends.Store, error) {
 			mu.Unlock()
 			return in.File.Unmarshal(path, out)
 		},
-		Lookup: func(target any) bool {
-			for _, l := range in.Lookups {
-				if l(target) {
-					return true
-				}
-			}
-			return false
-		},
 	}
-	st, err := in.Registry.Create(in.Config.Backend, env)
+	st, err := in.Registry.Create(in.Config.Store, env)
 	if err != nil {
 		if errors.Is(err, backends.ErrUnknownStore) {
-			return nil, unknownBackendError(in.File, in.Config.Backend, in.Registry.Names(), err)
+			return nil, unknownStoreError(in.File, in.Config.Store, in.Registry.Names(), err)
 		}
 		// The store's own error names its key, value and cause.
 		return nil, err
 	}
 	mu.Lock()
-	known := append(append([]string{"session", "kvcache"}, in.Registry.Sections()...), read...)
+	known := append([]string{"session", "kvcache"}, read...)
 	mu.Unlock()
-	if _, err := in.File.checkSections(in.File.Strict(), known); err != nil {
+	for s := range in.Registry.Sections() {
+		known = append(known, s)
+	}
+	if err := in.File.Check(known...); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	in.LC.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error { return st.Setup(ctx) },
+		OnStart: func(ctx context.Context) error { return backends.Setup(ctx, st) },
 		OnStop:  func(context.Context) error { return st.Close() },
 	})
 	return st, nil
 }
 
-// unknownBackendError is the ConfigError for a session.backend that names
-// no registered store, with a hint for the names newcomers try.
-func unknownBackendError(cf *ConfigFile, name string, names []string, err error) error {
+// storeModules are the stores of this repository that are not in the core,
+// with the module that registers each: a config that selects one whose
+// module the app lacks gets this hint.
+var storeModules = map[string]string{
+	"gorm":    "gormstore.Module (github.com/sessionfx/session/backends/gormstore)",
+	"cookie":  "cookiestore.Module (github.com/sessionfx/session/backends/cookiestore)",
+	"layered": "layered.Module (github.com/sessionfx/session/backends/layered)",
+}
+
+// unknownStoreError is the ConfigError for a session.store that names no
+// registered store: the module to add when the store is one of this
+// repository's, else a hint for the names newcomers try.
+func unknownStoreError(cf *ConfigFile, name string, names []string, err error) error {
 	hint := ""
-	switch strings.ToLower(name) {
+	lower := strings.ToLower(name)
+	if mod, ok := storeModules[lower]; ok && lower == name {
+		hint = "the " + name + " store's module is not in this app: add " + mod + ", or stores.All (github.com/sessionfx/session/stores) for every store"
+		return &ConfigError{Key: "session.store", Value: name, Problem: hint, Err: err}
+	}
+	switch lower {
 	case "redis":
-		hint = "Redis is backend = kvcache, with session.container on a kvcache container whose backend has type = redis: " +
+		hint = "Redis is store = kvcache, with session.container on a kvcache container whose backend has type = redis (rediskv.Module): " +
 			"kvcache.backends.shared.type = redis, kvcache.backends.shared.url = redis://127.0.0.1:6379/0, kvcache.containers.session.backend = shared"
 	case "memory", "ristretto":
-		hint = "memory is backend = kvcache: its default kvcache backend has type = memory"
+		hint = "memory is store = kvcache: its default kvcache backend has type = memory"
 	case "postgres", "postgresql", "mysql", "mariadb", "sqlite", "sqlite3", "sql", "database", "db":
-		hint = "a database is backend = gorm, with gorm.driver = sqlite, postgres or mysql"
+		hint = "a database is store = gorm (gormstore.Module), with gorm.driver = sqlite, postgres or mysql"
 	case "cookies", "cookiestore", "cookie_store", "client":
-		hint = "the cookie store is backend = cookie"
+		hint = "the cookie store is store = cookie (cookiestore.Module)"
 	default:
-		if near := cfgNearest(name, names); near != "" {
+		if near := config.Nearest(name, names); near != "" {
 			hint = "did you mean " + near + "?"
 		}
 	}
@@ -235,29 +277,25 @@ func unknownBackendError(cf *ConfigFile, name string, names []string, err error)
 	}
 	shown, hidden := name, false
 	if cf != nil {
-		if w, h, ok := cf.written("session.backend"); ok {
+		if w, h, ok := cf.Written("session.store"); ok {
 			shown, hidden = w, h
 		}
 	}
-	return &ConfigError{Key: "session.backend", Value: shown, hidden: hidden,
-		problem: "no session store is registered under this name", Allowed: allowed, Err: err}
+	return &ConfigError{Key: "session.store", Value: shown, Hidden: hidden,
+		Problem: "no session store is registered under this name", Allowed: allowed, Err: err}
 }
-
-// builtinSections are the configuration sections of the built-in stores
-// whose names differ from the section they read.
-var builtinSections = map[string][]string{cookiestore.Name: {"cookie_store"}}
 
 type managerIn struct {
 	fx.In
 	LC      fx.Lifecycle
 	Config  Config
-	Store   backends.Store
+	Store   backends.Storage
 	File    *ConfigFile
 	OnError ErrorHandler `optional:"true"`
 }
 
 func provideManager(in managerIn) (*Manager, error) {
-	opts := []Option{WithLogger(in.File.log.Named("session"))}
+	opts := []Option{WithLogger(in.File.Logger().Named("session"))}
 	if in.OnError != nil {
 		opts = append(opts, WithErrorHandler(in.OnError))
 	}
@@ -292,20 +330,4 @@ func provideRegistry(in registryIn) (*ctxmember.Registry, error) {
 		}
 	}
 	return r, nil
-}
-
-func builtinStores() []backends.Registration {
-	regs := []backends.Registration{
-		backends.KVCacheRegistration(),
-		backends.NullRegistration(),
-		gormstore.Registration(),
-		cookiestore.Registration(),
-		layered.Registration(),
-	}
-	for i, r := range regs {
-		if len(r.Sections) == 0 {
-			regs[i].Sections = builtinSections[r.Name]
-		}
-	}
-	return regs
 }

@@ -69,8 +69,11 @@ func (c *countingStore) Exists(ctx context.Context, id string) (bool, error) {
 	if err := c.hit(); err != nil {
 		return false, err
 	}
-	return c.Store.Exists(ctx, id)
+	return c.Store.(backends.Exister).Exists(ctx, id)
 }
+
+// Info is the wrapped store's: a decorator forwards what it keeps.
+func (c *countingStore) Info() backends.Info { return backends.InfoOf(c.Store) }
 
 func (c *countingStore) Touch(ctx context.Context, id string, exp time.Time) error {
 	if err := c.hit(); err != nil {
@@ -94,8 +97,8 @@ func startApp(t *testing.T, configFile string, h http.HandlerFunc) *testApp {
 		fx.Supply(zap.NewNop()),
 		session.Module,
 		session.UseConfigFile(configFile),
-		fx.Provide(fx.Annotate(func() backends.Registration {
-			return backends.Registration{Name: "counting", New: func(env backends.Env) (backends.Store, error) {
+		session.AsStore(func() backends.Registration {
+			return backends.Registration{Name: "counting", New: func(env backends.Env) (backends.Storage, error) {
 				c, err := env.KV.Container(env.Container)
 				if err != nil {
 					return nil, err
@@ -103,7 +106,7 @@ func startApp(t *testing.T, configFile string, h http.HandlerFunc) *testApp {
 				ta.store = &countingStore{Store: backends.NewKVStore(c)}
 				return ta.store, nil
 			}}
-		}, fx.ResultTags(session.StoreGroup))),
+		}),
 		fx.Populate(&ta.mgr),
 		fx.Invoke(func(mw session.HTTPMiddleware) {
 			ta.srv = httptest.NewServer(mw(h))

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +29,10 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	session "github.com/sessionfx/session"
-	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/gormstore"
-	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/rediskv"
+	"github.com/sessionfx/session/stores"
 )
 
 const (
@@ -99,8 +97,8 @@ type miHold struct{ loaded, release chan struct{} }
 var miHolds sync.Map // name -> *miHold
 
 // miStart starts one instance: session.Module on configFile (with the
-// environment overrides the test set), serving miHandler. session.Module
-// registers the redis kvcache type itself (registering it again is an error).
+// environment overrides the test set), serving miHandler, with every store
+// and engine (stores.All).
 func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 	t.Helper()
 	var url string
@@ -108,6 +106,7 @@ func miStart(t *testing.T, configFile string, opts ...fx.Option) string {
 		fx.Options(opts...),
 		fx.Supply(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
 		session.Module,
+		stores.All,
 		session.UseConfigFile(configFile),
 		fx.Invoke(func(lc fx.Lifecycle, mw session.HTTPMiddleware) {
 			srv := httptest.NewUnstartedServer(mw(http.HandlerFunc(miHandler)))
@@ -417,16 +416,6 @@ func TestRedisDown(t *testing.T) {
 	miWant(t, "read after Redis came back", code, body, 200, "b=2")
 }
 
-// miLayeredOption registers the layered store as a plugin unless the
-// module already has it built in.
-func miLayeredOption() fx.Option {
-	var reg *backends.Registry
-	if app := fx.New(fx.NopLogger, session.Module, fx.Populate(&reg)); app.Err() == nil && slices.Contains(reg.Names(), "layered") {
-		return fx.Options()
-	}
-	return fx.Provide(fx.Annotate(layered.Registration, fx.ResultTags(session.StoreGroup)))
-}
-
 // TestMultiInstanceLayered runs two instances with backend = layered, each
 // with its own memory front, over one Redis: another instance's writes may
 // be served stale for at most layered.local_ttl (300ms in the config), never
@@ -438,8 +427,8 @@ func TestMultiInstanceLayered(t *testing.T) {
 	}
 	const bound = 300 * time.Millisecond // layered.local_ttl in testdata/multi/layered.ini
 	miRedisPrefix(t, url)
-	one := miStart(t, "testdata/multi/layered.ini", miLayeredOption())
-	two := miStart(t, "testdata/multi/layered.ini", miLayeredOption())
+	one := miStart(t, "testdata/multi/layered.ini")
+	two := miStart(t, "testdata/multi/layered.ini")
 	afterBound := func(since time.Time) { time.Sleep(time.Until(since.Add(bound + 30*time.Millisecond))) }
 
 	_, _, c := miDo(t, one, "/?op=set&key=a&val=1", "")

@@ -72,10 +72,12 @@ var (
 type Session struct {
 	m *Manager
 
-	mu   sync.Mutex
-	id   string // the id the client holds; "" until first write
-	sid  string // storage id (hash of id when hash_ids is on)
-	data map[string]any
+	mu    sync.Mutex
+	id    string // the session id (a UUIDv4); "" until the first write
+	prev  string // the id RenewID replaced: ended by the next save, restored by Revert
+	value string // the cookie value naming the stored state (the id, or a client-side store's sealed token); "" when none
+	sent  string // the cookie value the client holds: as it sent it, or as this response set it
+	data  map[string]any
 	// shared is true while data is rec.Data itself (reads cost no copy);
 	// the first change copies it (own).
 	shared bool
@@ -85,17 +87,11 @@ type Session struct {
 	deleted map[string]struct{}
 	cleared bool
 
-	clientID   string // id (or token) the client sent, "" when none
-	stale      bool   // the client's id/token was unusable: clear the cookie
-	renewFrom  string // storage id to delete after saving under the new id
-	renewID    string // the id before RenewID (restored by Revert)
-	destroyed  bool   // Destroy was called: expire the cookie
-	cookieSent bool   // the response headers (and any cookie) went out
-	cookieID   string // id/token last written to the cookie
-	token      string // ClientSide stores: the sealed token of the current state
-	touchDue   bool   // idle deadline needs a refresh at the end of the request
-	renewed    bool   // the client's id was renewed away before this load: no writes
-	loaded     bool   // loaded from the store in this scope (and not ended since)
+	clear      bool // the client's cookie was unusable, or Destroy was called: expire it unless a new one is set
+	cookieSent bool // the response headers (and any cookie) went out
+	touchDue   bool // idle deadline needs a refresh at the end of the request
+	renewed    bool // the client's id was renewed away before this load: no writes
+	loaded     bool // loaded from the store in this scope (and not ended since)
 }
 
 // IsNew reports whether the session was not in the store when this scope
@@ -388,7 +384,7 @@ func (s *Session) Changed() bool {
 }
 
 func (s *Session) changedLocked() bool {
-	return s.cleared || len(s.set) > 0 || len(s.deleted) > 0 || s.renewFrom != ""
+	return s.cleared || len(s.set) > 0 || len(s.deleted) > 0 || s.prev != ""
 }
 
 // Revert drops the changes made since the session was loaded or last saved.
@@ -402,13 +398,12 @@ func (s *Session) revertLocked() {
 	s.set, s.deleted, s.cleared = nil, nil, false
 	if s.rec == nil {
 		s.data, s.shared = nil, false
-		s.id, s.sid, s.renewFrom = "", "", ""
+		s.id, s.prev = "", ""
 		return
 	}
 	s.data, s.shared = s.rec.Data, true
-	if s.renewFrom != "" {
-		s.id, s.sid = s.renewID, s.renewFrom
-		s.renewFrom, s.renewID = "", ""
+	if s.prev != "" {
+		s.id, s.prev = s.prev, ""
 	}
 }
 
@@ -435,20 +430,19 @@ func (s *Session) Destroy(ctx context.Context) error {
 func (s *Session) RenewID() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.renewed = false // a new identity on purpose (a login): it may be written
 	if s.rec == nil {
 		// Never stored: a new id is enough (and happens on first write).
-		s.renewed = false // a new identity on purpose (a login): it may be written
 		if s.id != "" {
-			s.id, s.sid = "", ""
+			s.id = ""
 			s.ensureID()
 		}
 		return nil
 	}
-	if s.renewFrom == "" {
-		s.renewFrom, s.renewID = s.sid, s.id
+	if s.prev == "" {
+		s.prev = s.id
 	}
-	s.renewed = false // a new identity on purpose: it may be written
-	s.id, s.sid = "", ""
+	s.id = ""
 	s.ensureID()
 	return nil
 }
@@ -457,15 +451,21 @@ func (s *Session) RenewID() error {
 func (s *Session) ensureID() {
 	if s.id == "" {
 		s.id = newID()
-		s.sid = s.m.storageID(s.id)
 	}
+}
+
+// savedLocked records rec as the stored state, named in the cookie by
+// value: nothing is left to save.
+func (s *Session) savedLocked(rec *backends.Record, value string) {
+	s.rec, s.value, s.prev = rec, value, ""
+	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 }
 
 // resetLocked leaves s empty and id-less, as after Destroy, without touching
 // the store.
 func (s *Session) resetLocked() {
 	s.rec, s.loaded = nil, false
-	s.id, s.sid, s.renewFrom, s.renewID, s.token = "", "", "", "", ""
+	s.id, s.prev, s.value = "", "", ""
 	s.data, s.shared = nil, false
 	s.set, s.deleted, s.cleared, s.touchDue = nil, nil, false, false
 }

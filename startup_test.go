@@ -17,6 +17,8 @@ import (
 
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/stores"
 )
 
 // startupErr builds and starts the module on config (an INI text) and
@@ -31,7 +33,7 @@ func startupErr(t *testing.T, config string, opts ...fx.Option) string {
 	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile(p),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, stores.All, session.UseConfigFile(p),
 		fx.Invoke(func(*session.Manager) {}), fx.Options(opts...))
 	err := app.Err()
 	if err == nil {
@@ -60,25 +62,25 @@ func TestStartupErrorsNameTheirCause(t *testing.T) {
 		want         []string
 		needPG       bool
 	}{
-		{"driver postgresql", "[session]\nbackend = gorm\n[gorm]\ndriver = postgresql\n",
+		{"driver postgresql", "[session]\nstore = gorm\n[gorm]\ndriver = postgresql\n",
 			[]string{`gorm.driver = "postgresql"`, "allowed: sqlite, postgres, mysql", "write postgres"}, false},
-		{"driver oracle", "[session]\nbackend = gorm\n[gorm]\ndriver = oracle\n",
+		{"driver oracle", "[session]\nstore = gorm\n[gorm]\ndriver = oracle\n",
 			[]string{`gorm.driver = "oracle"`, "allowed: sqlite, postgres, mysql"}, false},
-		{"no such role", "[session]\nbackend = gorm\n[gorm]\ndriver = postgres\ndsn = " + pgBase + " user=nosuchrole password=" + pw + "\n",
+		{"no such role", "[session]\nstore = gorm\n[gorm]\ndriver = postgres\ndsn = " + pgBase + " user=nosuchrole password=" + pw + "\n",
 			[]string{"gorm.dsn not shown", `role "nosuchrole" does not exist`}, true},
-		{"wrong port", "[session]\nbackend = gorm\n[gorm]\ndriver = postgres\ndsn = host=127.0.0.1 port=1 user=u password=" + pw + " dbname=x sslmode=disable connect_timeout=2\n",
+		{"wrong port", "[session]\nstore = gorm\n[gorm]\ndriver = postgres\ndsn = host=127.0.0.1 port=1 user=u password=" + pw + " dbname=x sslmode=disable connect_timeout=2\n",
 			[]string{"gorm.dsn not shown", "127.0.0.1:1", "connection refused"}, false},
-		{"invalid table", "[session]\nbackend = gorm\n[gorm]\ndsn = :memory:\ntable = my-sessions\n",
+		{"invalid table", "[session]\nstore = gorm\n[gorm]\ndsn = :memory:\ntable = my-sessions\n",
 			[]string{`gorm.table = "my-sessions"`, "want letters, digits"}, false},
-		{"not a database", "[session]\nbackend = gorm\n[gorm]\ndsn = ${here}/notdb.sqlite3\n",
+		{"not a database", "[session]\nstore = gorm\n[gorm]\ndsn = ${here}/notdb.sqlite3\n",
 			[]string{"gorm.dsn not shown", "file is not a database"}, false},
-		{"cookie store without keys", "[session]\nbackend = cookie\n[cookie_store]\n",
-			[]string{"cookie_store.keys", "no key configured", "head -c32 /dev/urandom | base64"}, false},
-		{"cookie store short key", "[session]\nbackend = cookie\n[cookie_store]\nkeys = c2hvcnQ=\n",
-			[]string{"cookie_store.keys[0]", "decodes to 5 bytes", "head -c32 /dev/urandom | base64"}, false},
-		{"cookie store negative max_size", "[session]\nbackend = cookie\n[cookie_store]\ndev_mode = true\nmax_size = -1\n",
-			[]string{"cookie_store.max_size = -1", "want a positive number"}, false},
-		{"memory negative max_size", "[session]\nbackend = kvcache\n[kvcache]\nbackends.default.type = memory\nbackends.default.max_size = -1\n",
+		{"cookie store without keys", "[session]\nstore = cookie\n[cookie]\n",
+			[]string{"cookie.keys", "no key configured", "head -c32 /dev/urandom | base64"}, false},
+		{"cookie store short key", "[session]\nstore = cookie\n[cookie]\nkeys = c2hvcnQ=\n",
+			[]string{"cookie.keys[0]", "decodes to 5 bytes", "head -c32 /dev/urandom | base64"}, false},
+		{"cookie store negative max_size", "[session]\nstore = cookie\n[cookie]\ndev_mode = true\nmax_size = -1\n",
+			[]string{"cookie.max_size = -1", "want a positive number"}, false},
+		{"memory negative max_size", "[session]\nstore = kvcache\n[kvcache]\nbackends.default.type = memory\nbackends.default.max_size = -1\n",
 			[]string{`kvcache.backends.default.max_size = "-1"`, "a size like 64MiB"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,7 +94,7 @@ func TestStartupErrorsNameTheirCause(t *testing.T) {
 					t.Errorf("start-up error %q does not contain %q", got, w)
 				}
 			}
-			if strings.Contains(got, "session.backend") {
+			if strings.Contains(got, "session.store") {
 				t.Errorf("start-up error %q blames session.backend, which is valid", got)
 			}
 			if strings.Contains(got, pw) {
@@ -105,17 +107,45 @@ func TestStartupErrorsNameTheirCause(t *testing.T) {
 	}
 }
 
-func TestStartupErrorUnknownBackend(t *testing.T) {
-	for _, tc := range []struct{ backend, hint string }{
-		{"redis", "Redis is backend = kvcache"},
+func TestStartupErrorUnknownStore(t *testing.T) {
+	for _, tc := range []struct{ store, hint string }{
+		{"redis", "Redis is store = kvcache"},
 		{"grom", "did you mean gorm?"},
-		{"postgres", "backend = gorm, with gorm.driver"},
+		{"postgres", "store = gorm (gormstore.Module), with gorm.driver"},
 	} {
-		got := startupErr(t, "[session]\nbackend = "+tc.backend+"\n")
-		for _, w := range []string{`session.backend = "` + tc.backend + `"`, "allowed: cookie, gorm, kvcache, layered, null", tc.hint} {
+		got := startupErr(t, "[session]\nstore = "+tc.store+"\n")
+		for _, w := range []string{`session.store = "` + tc.store + `"`, "allowed: cookie, gorm, kvcache, layered, null", tc.hint} {
 			if !strings.Contains(got, w) {
-				t.Errorf("backend = %s: %q does not contain %q", tc.backend, got, w)
+				t.Errorf("store = %s: %q does not contain %q", tc.store, got, w)
 			}
+		}
+	}
+}
+
+// A config that selects a store or an engine of this repository whose
+// module the app lacks fails start-up with one line naming the module.
+func TestStartupErrorNamesTheMissingModule(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ config, want string }{
+		{"[session]\nstore = gorm\n", `config: session.store = "gorm": the gorm store's module is not in this app: add gormstore.Module (github.com/sessionfx/session/backends/gormstore), or stores.All`},
+		{"[session]\nstore = cookie\n", "add cookiestore.Module (github.com/sessionfx/session/backends/cookiestore)"},
+		{"[session]\nstore = layered\n", "add layered.Module (github.com/sessionfx/session/backends/layered)"},
+		{"[kvcache]\nbackends.default.type = redis\nbackends.default.url = redis://127.0.0.1:1/0\n", `kvcache.backends.default.type = "redis": the redis engine's module is not in this app: add rediskv.Module (github.com/sessionfx/session/kvcache/rediskv)`},
+		{"[kvcache]\nbackends.default.type = file\nbackends.default.path = ${here}/f.sqlite3\n", "add filekv.Module (github.com/sessionfx/session/kvcache/filekv)"},
+	} {
+		p := filepath.Join(dir, "c.ini")
+		if err := os.WriteFile(p, []byte(tc.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile(p), fx.Invoke(func(*session.Manager) {}))
+		err := app.Err()
+		if err == nil {
+			t.Errorf("%q: the app started without the store's module", tc.config)
+			continue
+		}
+		got := dig.RootCause(err).Error()
+		if !strings.Contains(got, tc.want) || strings.Contains(got, "\n") {
+			t.Errorf("%q: start-up error %q; want one line containing %q", tc.config, got, tc.want)
 		}
 	}
 }
@@ -135,10 +165,10 @@ func TestGormSetupRunsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "c.ini")
-	if err := os.WriteFile(p, []byte("[session]\nbackend = gorm\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("[session]\nstore = gorm\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop(), db), session.WithGormDB, session.Module, session.UseConfigFile(p),
+	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop(), db), gormstore.UseAppDB(), session.Module, gormstore.Module, session.UseConfigFile(p),
 		fx.Invoke(func(*session.Manager) {}))
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
@@ -163,19 +193,19 @@ func TestGormSetupRunsOnce(t *testing.T) {
 func TestStoreEnvContextIsBounded(t *testing.T) {
 	var ctx context.Context
 	p := filepath.Join(t.TempDir(), "c.ini")
-	if err := os.WriteFile(p, []byte("[session]\nbackend = probe\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("[session]\nstore = probe\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	app := fx.New(fx.NopLogger, fx.Supply(zap.NewNop()), session.Module, session.UseConfigFile(p),
-		fx.Provide(fx.Annotate(func() backends.Registration {
-			return backends.Registration{Name: "probe", New: func(env backends.Env) (backends.Store, error) {
+		session.AsStore(func() backends.Registration {
+			return backends.Registration{Name: "probe", New: func(env backends.Env) (backends.Storage, error) {
 				ctx = env.Context
 				if err := env.Context.Err(); err != nil {
 					t.Errorf("Env.Context already done in the constructor: %v", err)
 				}
 				return backends.NullStore{}, nil
 			}}
-		}, fx.ResultTags(session.StoreGroup))),
+		}),
 		fx.Invoke(func(*session.Manager) {}))
 	if err := app.Err(); err != nil {
 		t.Fatal(err)

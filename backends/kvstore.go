@@ -37,8 +37,13 @@ type KVStore struct {
 }
 
 var (
-	_ Store   = (*KVStore)(nil)
-	_ Renewer = (*KVStore)(nil)
+	_ Store     = (*KVStore)(nil)
+	_ Renewer   = (*KVStore)(nil)
+	_ Describer = (*KVStore)(nil)
+	_ Setupper  = (*KVStore)(nil)
+	_ Exister   = (*KVStore)(nil)
+	_ Iterator  = (*KVStore)(nil)
+	_ Sweeper   = (*KVStore)(nil)
 )
 
 // NewKVStore returns a store over c. The container should be dedicated to
@@ -348,7 +353,7 @@ func (s *KVStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Exists implements Store. It reads the value: a renewed id's tombstone is
+// Exists implements Exister. It reads the value: a renewed id's tombstone is
 // not a session.
 func (s *KVStore) Exists(ctx context.Context, id string) (bool, error) {
 	b, err := s.c.Get(ctx, id)
@@ -397,7 +402,7 @@ func (s *KVStore) keys(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Iterate implements Store. Keys are listed first so fn may call the store
+// Iterate implements Iterator. Keys are listed first so fn may call the store
 // (e.g. Delete) without deadlocking a backend that locks while scanning.
 // Sessions that vanish or expire meanwhile, and values that are not session
 // records, are skipped.
@@ -424,14 +429,14 @@ func (s *KVStore) Iterate(ctx context.Context, fn func(Record) error) error {
 	return nil
 }
 
-// Setup implements Store; a kvcache container needs none.
+// Setup implements Setupper; a kvcache container needs none.
 func (s *KVStore) Setup(context.Context) error { return nil }
 
 // touchSlack is how much later than its saved expiry a session's backend
 // TTL must end for DeleteOlderThan to count it as touched since its save.
 const touchSlack = time.Second
 
-// DeleteOlderThan implements Store. Expired sessions are already gone (the
+// DeleteOlderThan implements Sweeper. Expired sessions are already gone (the
 // backend drops them). It deletes sessions last saved more than age ago,
 // except those touched since (their backend expiry is later than the one
 // their last Save wrote: Touch does not rewrite Updated, so this is how a
@@ -480,7 +485,7 @@ func touched(live, saved time.Time) bool {
 	return live.Sub(saved) > touchSlack
 }
 
-// Info implements Store.
+// Info implements Describer.
 func (s *KVStore) Info() Info {
 	// Every kvcache engine drops a value when its TTL ends, and Save and
 	// Touch set the TTL to the session's expiry.

@@ -104,7 +104,7 @@ func TestKVStoreInfo(t *testing.T) {
 
 func TestNullStore(t *testing.T) {
 	ctx := context.Background()
-	var s backends.Store = backends.NewNullStore()
+	s := backends.NewNullStore()
 	created := time.Now().Add(-time.Hour)
 	exp := time.Now().Add(time.Hour)
 	r, err := s.Save(ctx, "id", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{Expires: exp, Created: created})

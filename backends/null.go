@@ -15,7 +15,14 @@ import (
 // DeleteOlderThan deletes nothing.
 type NullStore struct{}
 
-var _ Store = NullStore{}
+var (
+	_ Store     = NullStore{}
+	_ Describer = NullStore{}
+	_ Setupper  = NullStore{}
+	_ Exister   = NullStore{}
+	_ Iterator  = NullStore{}
+	_ Sweeper   = NullStore{}
+)
 
 // NewNullStore returns a NullStore.
 func NewNullStore() NullStore { return NullStore{} }
@@ -38,7 +45,7 @@ func (NullStore) Save(_ context.Context, id string, ch Changes, opt SaveOptions)
 // Delete implements Store: nothing to delete.
 func (NullStore) Delete(context.Context, string) error { return nil }
 
-// Exists implements Store: always false.
+// Exists implements Exister: always false.
 func (NullStore) Exists(context.Context, string) (bool, error) { return false, nil }
 
 // Touch implements Store: always ErrNotFound.
@@ -46,16 +53,16 @@ func (NullStore) Touch(context.Context, string, time.Time) error {
 	return fmt.Errorf("%w: the null store keeps nothing", ErrNotFound)
 }
 
-// Iterate implements Store: there is nothing to iterate.
+// Iterate implements Iterator: there is nothing to iterate.
 func (NullStore) Iterate(context.Context, func(Record) error) error { return nil }
 
-// Setup implements Store.
+// Setup implements Setupper: there is nothing to prepare.
 func (NullStore) Setup(context.Context) error { return nil }
 
-// DeleteOlderThan implements Store: nothing is ever deleted.
+// DeleteOlderThan implements Sweeper: nothing is ever deleted.
 func (NullStore) DeleteOlderThan(context.Context, time.Duration) (int64, error) { return 0, nil }
 
-// Info implements Store. It is trivially safe across processes.
+// Info implements Describer. It is trivially safe across processes.
 func (NullStore) Info() Info { return Info{Name: "null", CrossProcess: true} }
 
 // Close implements Store.

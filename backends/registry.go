@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -29,23 +30,32 @@ type Env struct {
 	// Config unmarshals a configuration subtree such as "gorm" into out;
 	// nil means "no configuration": use defaults.
 	Config func(path string, out any) error
-	// Lookup lets a store ask for an optional dependency the app provides,
-	// e.g. an existing *gorm.DB: it fills target (a pointer) and reports
-	// whether it could. nil means nothing is available.
-	Lookup func(target any) bool
+	// Open builds another registered store by name, as the module would
+	// (same Env, that store's own section): the layered store opens its
+	// back store this way, so any registered store can be a back. nil
+	// outside a registry.
+	Open func(name string) (Store, error)
+
+	opening []string // the stores being opened through Open, outermost first
 }
 
-// Registration makes a store available by name. Plugin modules add theirs
-// to the fx value group "session_stores".
+// Registration makes a store available by name. A store package's fx
+// option joins it to the module with session.AsStore; without fx, pass it
+// to NewRegistry.
 type Registration struct {
+	// Name is what [session] store selects, e.g. "gorm".
 	Name string
-	New  func(env Env) (Store, error)
-	// Sections lists the top-level configuration sections the store reads
-	// besides the one named Name (e.g. "cookie_store" for "cookie"), so
-	// that the module does not warn about them as unknown when another
-	// store is selected. The sections a constructor reads through
-	// Env.Config are known as well.
-	Sections []string
+	// New builds the storage: a Store or a ClientStore.
+	New func(env Env) (Storage, error)
+	// Section is the top-level configuration section the store owns ("":
+	// none). By convention it is Name: [gorm] for "gorm", [cookie] for
+	// "cookie". The module knows it as a valid section whichever store is
+	// selected.
+	Section string
+	// Config is a zero value of the struct Section decodes into (nil:
+	// none): the module checks the section's keys against it and suggests
+	// the key an environment variable most likely meant.
+	Config any
 }
 
 // Registry creates stores by name.
@@ -74,34 +84,25 @@ func NewRegistry(regs ...Registration) (*Registry, error) {
 
 // Names returns the registered names, sorted.
 func (r *Registry) Names() []string {
-	names := make([]string, 0, len(r.regs))
-	for n := range r.regs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(r.regs))
 }
 
-// Sections returns, sorted and without duplicates, the configuration
-// sections of every registration: its Name and its Sections.
-func (r *Registry) Sections() []string {
-	seen := map[string]bool{}
-	var out []string
+// Sections returns the configuration sections the registrations own,
+// each with the zero value of its config struct (nil when the store
+// declared none), keyed by lowercase section name.
+func (r *Registry) Sections() map[string]any {
+	out := map[string]any{}
 	for _, reg := range r.regs {
-		for _, s := range append([]string{reg.Name}, reg.Sections...) {
-			if s = strings.ToLower(s); s != "" && !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
+		if s := strings.ToLower(reg.Section); s != "" {
+			out[s] = reg.Config
 		}
 	}
-	sort.Strings(out)
 	return out
 }
 
 // Create builds the store registered as name. An unregistered name yields
 // an error wrapping ErrUnknownStore that lists the registered names.
-func (r *Registry) Create(name string, env Env) (Store, error) {
+func (r *Registry) Create(name string, env Env) (Storage, error) {
 	reg, ok := r.regs[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (registered: %s)", ErrUnknownStore, name, strings.Join(r.Names(), ", "))
@@ -111,6 +112,26 @@ func (r *Registry) Create(name string, env Env) (Store, error) {
 	}
 	if env.Logger == nil {
 		env.Logger = zap.NewNop()
+	}
+	chain := slices.Concat(env.opening, []string{name})
+	if slices.Contains(env.opening, name) {
+		return nil, fmt.Errorf("session store %q opens itself (%s)", name, strings.Join(chain, " -> "))
+	}
+	logger := env.Logger
+	env.Open = func(other string) (Store, error) {
+		e := env
+		e.opening = chain
+		e.Logger = logger.With(zap.String("session_store", other))
+		st, err := r.Create(other, e)
+		if err != nil {
+			return nil, err
+		}
+		srv, ok := any(st).(Store)
+		if !ok {
+			_ = st.Close()
+			return nil, fmt.Errorf("session store %q keeps sessions in the client's cookie: it cannot be opened as a server-side store", other)
+		}
+		return srv, nil
 	}
 	s, err := reg.New(env)
 	if err != nil {
@@ -128,7 +149,7 @@ const DefaultContainer = "session"
 // KVCacheRegistration registers KVStore as "kvcache", on the container
 // env.Container (default "session") of env.KV.
 func KVCacheRegistration() Registration {
-	return Registration{Name: "kvcache", New: func(env Env) (Store, error) {
+	return Registration{Name: "kvcache", New: func(env Env) (Storage, error) {
 		if env.KV == nil {
 			return nil, errors.New("the kvcache store needs a kvcache.Cache, and none is configured (Env.KV is nil)")
 		}
@@ -146,5 +167,5 @@ func KVCacheRegistration() Registration {
 
 // NullRegistration registers NullStore as "null".
 func NullRegistration() Registration {
-	return Registration{Name: "null", New: func(Env) (Store, error) { return NullStore{}, nil }}
+	return Registration{Name: "null", New: func(Env) (Storage, error) { return NullStore{}, nil }}
 }

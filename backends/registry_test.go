@@ -2,7 +2,6 @@ package backends_test
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 func TestRegistry(t *testing.T) {
 	boom := errors.New("boom")
 	r, err := backends.NewRegistry(backends.KVCacheRegistration(), backends.NullRegistration(),
-		backends.Registration{Name: "failing", New: func(backends.Env) (backends.Store, error) { return nil, boom }})
+		backends.Registration{Name: "failing", New: func(backends.Env) (backends.Storage, error) { return nil, boom }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +21,7 @@ func TestRegistry(t *testing.T) {
 	}
 
 	s, err := r.Create("null", backends.Env{})
-	if err != nil || s.Info().Name != "null" {
+	if err != nil || backends.InfoOf(s).Name != "null" {
 		t.Fatalf("Create(null) = %v, %v", s, err)
 	}
 
@@ -74,13 +73,18 @@ func TestNewRegistryErrors(t *testing.T) {
 }
 
 func TestRegistrySections(t *testing.T) {
+	type cookieConfig struct{ Keys string }
 	r, err := backends.NewRegistry(backends.NullRegistration(),
-		backends.Registration{Name: "cookie", New: backends.NullRegistration().New, Sections: []string{"cookie_store", "Shared"}},
-		backends.Registration{Name: "mystore", New: backends.NullRegistration().New, Sections: []string{"shared"}})
+		backends.Registration{Name: "cookie", New: backends.NullRegistration().New, Section: "Cookie", Config: cookieConfig{}},
+		backends.Registration{Name: "mystore", New: backends.NullRegistration().New, Section: "mystore"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.Sections(), []string{"cookie", "cookie_store", "mystore", "null", "shared"}; !slices.Equal(got, want) {
-		t.Errorf("Sections() = %v; want %v", got, want)
+	got := r.Sections()
+	if len(got) != 2 || got["cookie"] != (cookieConfig{}) {
+		t.Errorf("Sections() = %v; want cookie (lowercased, with its config type) and mystore", got)
+	}
+	if v, ok := got["mystore"]; !ok || v != nil {
+		t.Errorf("Sections()[mystore] = %v, %v; want nil, true", v, ok)
 	}
 }

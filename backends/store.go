@@ -1,17 +1,28 @@
-// Package backends holds the session Store contract (after session3's
+// Package backends holds the session storage contracts (after session3's
 // SessionStore), the value codec every store shares, a registry through which
 // stores are created from configuration by name, and the stores themselves:
 // kvcache (any kvcache container) and null here; gorm, cookie and others in
 // sub-packages.
 //
-// A store knows nothing of HTTP or of the session manager. It keys sessions by
-// an opaque storage id (the manager may hash the client's id before it reaches
-// the store) and applies each request's changes onto what is stored.
+// There are two kinds of storage, and a manager runs exactly one:
+//
+//   - a Store keeps sessions on the server. It keys them by an opaque
+//     storage id (the manager may hash the client's id before it reaches
+//     the store) and applies each request's changes onto what is stored.
+//     Its core is five methods (Load, Save, Delete, Touch, Close); what
+//     only some stores can do is an optional capability interface:
+//     Describer, Setupper, Exister, Iterator, Sweeper, Renewer.
+//   - a ClientStore keeps the whole session in the client's cookie: it
+//     seals a Record into a token and opens it again (the cookie store).
+//
+// A store knows nothing of HTTP or of the session manager.
 package backends
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -24,8 +35,11 @@ var (
 	ErrCorrupt = errors.New("stored session is corrupt")
 	// ErrKeyNotFound is returned when deleting a key the session does not have.
 	ErrKeyNotFound = errors.New("session key not found")
-	// ErrUnsupported is returned by optional operations a store cannot do
-	// (for example Iterate on the cookie store).
+	// ErrUnsupported is returned by an optional operation the storage
+	// cannot do: by the manager when the store lacks the capability (Iterate
+	// on the cookie store, which is no Iterator), and by a store whose
+	// capability depends on what it wraps (a layered store over a back
+	// that cannot iterate).
 	ErrUnsupported = errors.New("operation not supported by this store")
 	// ErrConflict is returned by Save when concurrent writers kept winning
 	// and the bounded retries ran out.
@@ -136,7 +150,7 @@ type SaveOptions struct {
 	Base *Record
 }
 
-// Info declares what a store can do.
+// Info declares what a store can do (see Describer).
 type Info struct {
 	// Name is the store's registry name, e.g. "kvcache", "gorm".
 	Name string
@@ -152,15 +166,20 @@ type Info struct {
 	// periodic cleanup then does not sweep it, since every session idle or
 	// old enough to be swept has already expired.
 	ExpiresNatively bool
-	// ClientSide is true for a store that keeps the whole session in the
-	// client's cookie and implements ClientSide. A decorator that forwards
-	// Info must also forward Open and Seal (or expose the wrapped store
-	// with an Unwrap() Store method): the manager refuses a store that
-	// declares ClientSide without either.
-	ClientSide bool
 }
 
-// Store is the session storage contract.
+// Storage is what a Registration builds and what a session manager is
+// given: a Store (sessions kept on the server) or a ClientStore (sessions
+// sealed into the cookie). Anything else is refused by the manager.
+type Storage interface {
+	// Close releases resources the storage owns.
+	Close() error
+}
+
+// Store is the core contract of a server-side session store: what every
+// store must do. What only some can do is an optional interface the
+// manager looks for (see As): Describer, Setupper, Exister, Iterator,
+// Sweeper and Renewer.
 type Store interface {
 	// Load returns the session stored under id, or ErrNotFound when it is
 	// absent or expired. A record that cannot be decoded yields an error
@@ -179,26 +198,54 @@ type Store interface {
 	Save(ctx context.Context, id string, ch Changes, opt SaveOptions) (*Record, error)
 	// Delete removes the session; an absent one is not an error.
 	Delete(ctx context.Context, id string) error
-	// Exists reports whether a live session is stored under id.
-	Exists(ctx context.Context, id string) (bool, error)
 	// Touch moves an existing session's expiry without rewriting its data
 	// (ErrNotFound when absent).
 	Touch(ctx context.Context, id string, expires time.Time) error
-	// Iterate calls fn for every live session, for admin browsing, without
-	// loading all sessions at once where the engine allows it. fn returning
-	// an error stops iteration with that error. ErrUnsupported when the
-	// store cannot iterate.
-	Iterate(ctx context.Context, fn func(Record) error) error
-	// Setup prepares the store (creates tables). Safe to call repeatedly.
-	Setup(ctx context.Context) error
-	// DeleteOlderThan deletes sessions not saved or touched for age, and
-	// expired ones; it returns how many were deleted. ErrUnsupported when
-	// the store cannot.
-	DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error)
-	// Info declares the store's abilities.
-	Info() Info
 	// Close releases resources the store owns.
 	Close() error
+}
+
+// Describer is implemented by storage that declares its abilities. Without
+// it, InfoOf gives a default (see InfoOf).
+type Describer interface {
+	// Info declares the store's abilities.
+	Info() Info
+}
+
+// Setupper is implemented by stores that must be prepared before use
+// (create tables). The fx module calls it once at start-up (see Setup).
+type Setupper interface {
+	// Setup prepares the store (creates tables). Safe to call repeatedly.
+	Setup(ctx context.Context) error
+}
+
+// Exister is implemented by stores that can tell whether a session is
+// stored without loading it (admin tools, tests).
+type Exister interface {
+	// Exists reports whether a live session is stored under id.
+	Exists(ctx context.Context, id string) (bool, error)
+}
+
+// Iterator is implemented by stores that can list their sessions, for
+// admin browsing (Manager.Iterate).
+type Iterator interface {
+	// Iterate calls fn for every live session, without loading all
+	// sessions at once where the engine allows it. fn returning an error
+	// stops iteration with that error. A store whose ability depends on
+	// what it wraps returns an error wrapping ErrUnsupported when it
+	// cannot.
+	Iterate(ctx context.Context, fn func(Record) error) error
+}
+
+// Sweeper is implemented by stores that can delete old sessions in bulk:
+// the manager's periodic cleanup (Manager.Cleanup) calls it, unless the
+// store expires sessions itself (Info.ExpiresNatively).
+type Sweeper interface {
+	// DeleteOlderThan deletes sessions not saved or touched for age, and
+	// expired ones; it returns how many were deleted. A store whose ability
+	// depends on what it wraps returns an error wrapping ErrUnsupported
+	// when it cannot.
+	DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error)
 }
 
 // Renewer is implemented by stores that can move a session to a new id
@@ -221,16 +268,81 @@ type Renewer interface {
 	// opt.Base, when it is the record as loaded under from, spares a read.
 	// When from holds no live session (deleted, expired, already renewed)
 	// Renew writes nothing and returns an error wrapping ErrNotFound.
+	// A store whose ability depends on what it wraps returns an error
+	// wrapping ErrUnsupported when it cannot (the manager then saves and
+	// deletes).
 	Renew(ctx context.Context, from, to string, ch Changes, opt SaveOptions, grace time.Duration) (*Record, error)
 }
 
-// ClientSide is implemented by stores that keep the whole session in the
-// client's cookie (the cookie store). The manager then uses the sealed token
-// as the cookie value instead of a session id.
-type ClientSide interface {
+// ClientStore is the contract of a client-side store, one that keeps the
+// whole session in the client's cookie (the cookie store). The manager
+// opens the cookie value with Open, applies the request's changes onto the
+// record itself and sends Seal's token back as the cookie value. Nothing is
+// kept on the server, so there is nothing to load by id, touch, delete,
+// iterate or sweep; concurrent requests do not merge (last write wins).
+// It may implement Describer.
+type ClientStore interface {
 	// Open decodes a token from the client; an expired or tampered token
-	// yields ErrNotFound.
+	// yields an error wrapping ErrNotFound.
 	Open(token string) (*Record, error)
-	// Seal encodes a record into a token for the client.
+	// Seal encodes a record (its ID, data, timestamps and expiry) into a
+	// token for the client. A token too large for a cookie is an error
+	// wrapping ErrTooLarge.
 	Seal(rec *Record) (string, error)
+	// Close releases resources the store owns.
+	Close() error
+}
+
+// maxUnwrap bounds how many decorators As looks through.
+const maxUnwrap = 16
+
+// As returns the T behind s: s itself when it is a T, else, through the
+// Unwrap() Store (or Unwrap() ClientStore) methods of decorators, the
+// nearest wrapped storage that is. A decorator that forwards only the core
+// methods keeps its store's capabilities visible by adding such an Unwrap.
+func As[T any](s Storage) (T, bool) {
+	for range maxUnwrap {
+		if c, ok := s.(T); ok {
+			return c, true
+		}
+		switch u := s.(type) {
+		case interface{ Unwrap() Store }:
+			s = u.Unwrap()
+		case interface{ Unwrap() ClientStore }:
+			s = u.Unwrap()
+		default:
+			var zero T
+			return zero, false
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// InfoOf returns what s declares through Describer (found as As finds it),
+// or, for storage without it, a default: the name of its Go type (such as
+// "mystore.Store"), and for a Store Merges true (the contract of Save) and
+// CrossProcess false (nothing is promised), for a ClientStore CrossProcess
+// true and Merges false.
+func InfoOf(s Storage) Info {
+	if d, ok := As[Describer](s); ok {
+		return d.Info()
+	}
+	info := Info{Name: strings.TrimPrefix(fmt.Sprintf("%T", s), "*")}
+	if _, ok := s.(ClientStore); ok {
+		info.CrossProcess = true
+	} else {
+		info.Merges = true
+	}
+	return info
+}
+
+// Setup prepares s when it is (or wraps, see As) a Setupper, and does
+// nothing otherwise. The fx module calls it in its OnStart hook; call it
+// yourself once when you build a store without fx.
+func Setup(ctx context.Context, s Storage) error {
+	if st, ok := As[Setupper](s); ok {
+		return st.Setup(ctx)
+	}
+	return nil
 }

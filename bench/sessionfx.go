@@ -15,8 +15,9 @@ import (
 	"github.com/sessionfx/session/kvcache/rediskv"
 )
 
-// countingStore wraps a backends.Store and counts its calls. It does not
-// implement backends.ClientSide, so it is only used for server-side stores.
+// countingStore wraps a server-side backends.Store and counts its calls.
+// Like any decorator without an Unwrap method it hides the store's optional
+// capabilities (Renewer among them), except Info, which it forwards.
 type countingStore struct {
 	backends.Store
 	c *Counter
@@ -37,32 +38,31 @@ func (s countingStore) Delete(ctx context.Context, id string) error {
 	return s.Store.Delete(ctx, id)
 }
 
-func (s countingStore) Exists(ctx context.Context, id string) (bool, error) {
-	s.c.read()
-	return s.Store.Exists(ctx, id)
-}
-
 func (s countingStore) Touch(ctx context.Context, id string, exp time.Time) error {
 	s.c.write()
 	return s.Store.Touch(ctx, id, exp)
 }
 
+func (s countingStore) Info() backends.Info { return backends.InfoOf(s.Store) }
+
 // countingClientStore wraps the cookie store: Open is a decode (read), Seal
 // an encode (write), as for gorilla's CookieStore.
 type countingClientStore struct {
-	countingStore
-	cs backends.ClientSide
+	backends.ClientStore
+	c *Counter
 }
 
 func (s countingClientStore) Open(token string) (*backends.Record, error) {
 	s.c.read()
-	return s.cs.Open(token)
+	return s.ClientStore.Open(token)
 }
 
 func (s countingClientStore) Seal(rec *backends.Record) (string, error) {
 	s.c.write()
-	return s.cs.Seal(rec)
+	return s.ClientStore.Seal(rec)
 }
+
+func (s countingClientStore) Info() backends.Info { return backends.InfoOf(s.ClientStore) }
 
 // sfxLib drives sessionfx: the manager's middleware, session.From in handlers.
 type sfxLib struct{ m *session.Manager }
@@ -106,12 +106,18 @@ func SessionfxConfig(o Options) session.Config {
 	return cfg
 }
 
-// NewSessionfxTarget builds a sessionfx target on store (wrapped by a counter).
-func NewSessionfxTarget(backend, note string, store backends.Store, o Options, closeFn func()) (*Target, error) {
+// NewSessionfxTarget builds a sessionfx target on store, a backends.Store or
+// a backends.ClientStore (wrapped by a counter).
+func NewSessionfxTarget(backend, note string, store backends.Storage, o Options, closeFn func()) (*Target, error) {
 	c := &Counter{}
-	var wrapped backends.Store = countingStore{Store: store, c: c}
-	if cs, ok := store.(backends.ClientSide); ok {
-		wrapped = countingClientStore{countingStore: countingStore{Store: store, c: c}, cs: cs}
+	var wrapped backends.Storage
+	switch st := store.(type) {
+	case backends.Store:
+		wrapped = countingStore{Store: st, c: c}
+	case backends.ClientStore:
+		wrapped = countingClientStore{ClientStore: st, c: c}
+	default:
+		return nil, fmt.Errorf("sessionfx %s: %T is neither a backends.Store nor a backends.ClientStore", backend, store)
 	}
 	m, err := session.NewManager(SessionfxConfig(o), wrapped)
 	if err != nil {

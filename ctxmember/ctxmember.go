@@ -16,8 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"sync"
 )
 
@@ -95,12 +95,7 @@ func (r *Registry) Register(m Member) error {
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.members))
-	for n := range r.members {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(r.members))
 }
 
 func (r *Registry) member(name string) (Member, bool) {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sessionfx/session/config"
 )
 
 // TypeFactory builds a backend of one type from its configuration.
@@ -21,6 +24,23 @@ type TypeFactory func(name string, cfg BackendConfig, log *zap.Logger) (Backend,
 type TypeRegistration struct {
 	Name string
 	New  TypeFactory
+	// Validate, optional, checks the settings of one backend of this type
+	// as read from the configuration (LoadConfig calls it for each such
+	// backend, with the fields the engine does not use left alone): it
+	// reports each problem to p, whose keys are relative to the backend
+	// (p.Bad("url", b.URL, "a URL like redis://host:6379/0") reports
+	// kvcache.backends.<name>.url, showing the value as written, secrets
+	// left out). New must still refuse what it cannot use: code may build
+	// a Config without LoadConfig.
+	Validate func(b BackendConfig, p *config.Problems)
+}
+
+// engineModules are the engines of this repository that are not built in,
+// with the fx option that registers each (kvcache knows their names only,
+// to say which module a config that selects one is missing).
+var engineModules = map[string]string{
+	"redis": "rediskv.Module (github.com/sessionfx/session/kvcache/rediskv)",
+	"file":  "filekv.Module (github.com/sessionfx/session/kvcache/filekv)",
 }
 
 // Option configures New.
@@ -91,16 +111,14 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Cache, error) {
 		cfg.Backends = DefaultConfig().Backends
 	}
 	c := &Cache{log: log, backends: map[string]Backend{}, containers: map[string]*Container{}}
-	names := make([]string, 0, len(cfg.Backends))
-	for n := range cfg.Backends {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedKeys(cfg.Backends) {
 		bc := cfg.Backends[n]
 		f, ok := o.types[bc.Type]
 		if !ok {
 			_ = c.Close()
+			if mod, ok := engineModules[bc.Type]; ok {
+				return nil, fmt.Errorf("%w: kvcache.backends.%s.type = %q: the %s engine's module is not in this app: add %s, or stores.All (github.com/sessionfx/session/stores) for every store and engine", ErrUnknownBackend, n, bc.Type, bc.Type, mod)
+			}
 			return nil, fmt.Errorf("%w: kvcache.backends.%s.type = %q (allowed: %s)", ErrUnknownBackend, n, bc.Type, strings.Join(sortedKeys(o.types), ", "))
 		}
 		b, err := f(n, bc, log.With(zap.String("kvcache_backend", n)))
@@ -119,14 +137,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Cache, error) {
 	return c, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func (c *Cache) addContainer(name string, cc ContainerConfig) (*Container, error) {
 	if cc.Backend == "" {

@@ -1,16 +1,15 @@
 package kvcache
 
 import (
-	"errors"
-	"fmt"
-	"math"
 	"net/url"
-	"strconv"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/sessionfx/session/config"
 )
 
-// Config is the [kvcache] section.
+// Config is the [kvcache] section (see LoadConfig).
 type Config struct {
 	Backends   map[string]BackendConfig   `koanf:"backends"`
 	Containers map[string]ContainerConfig `koanf:"containers"`
@@ -59,160 +58,107 @@ type ContainerConfig struct {
 }
 
 // ByteSize is a size in bytes that parses "64MiB", "10MB", "512KiB", "1000".
-type ByteSize int64
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000}, {"tb", 1000 * 1000 * 1000 * 1000},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
-}
+type ByteSize = config.ByteSize
 
 // ParseByteSize parses a size such as "64MiB".
-func ParseByteSize(s string) (ByteSize, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if t == "" {
-		return 0, fmt.Errorf("empty size: want a number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)")
-	}
-	mult := int64(1)
-	for _, u := range byteUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			mult = u.mult
-			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	// NaN passes every comparison below, so it is refused by name; ±Inf
-	// and out-of-range numbers (1e400) fail the range check or ParseFloat.
-	if err != nil || math.IsNaN(n) || n < 0 || n*float64(mult) > float64(1<<62) {
-		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)", s)
-	}
-	size := ByteSize(n * float64(mult))
-	if size == 0 && n > 0 {
-		// "0.5" (bytes) would silently become 0, which often means "the default".
-		return 0, fmt.Errorf("invalid size %q: less than one byte", s)
-	}
-	return size, nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (b *ByteSize) UnmarshalText(text []byte) error {
-	v, err := ParseByteSize(string(text))
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
-
-// String formats the size with the largest exact binary unit.
-func (b ByteSize) String() string {
-	n := int64(b)
-	for _, u := range []struct {
-		s string
-		m int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n != 0 && n%u.m == 0 {
-			return strconv.FormatInt(n/u.m, 10) + u.s
-		}
-	}
-	return strconv.FormatInt(n, 10) + "B"
-}
+func ParseByteSize(s string) (ByteSize, error) { return config.ParseByteSize(s) }
 
 // HiddenURL stands, in messages, for a URL that is not shown because it
 // may hold a password that RedactURL cannot locate.
-const HiddenURL = "the URL (not shown: it may hold a password)"
+const HiddenURL = config.HiddenURL
 
-// RedactURL returns raw for use in an error or log message: with its
-// password replaced by "xxxxx" (as net/url's URL.Redacted does), and the
-// values of password-like query parameters too. A URL that does not parse,
-// or that has an "@" outside its user:password part (a password whose "/",
-// "?" or "#" was not %-escaped ends the user part early), is not shown at
-// all: RedactURL returns HiddenURL.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
-		return HiddenURL
-	}
-	if q := u.Query(); u.RawQuery != "" {
-		changed := false
-		for k := range q {
-			if secretQueryParam(k) {
-				q[k] = []string{"xxxxx"}
-				changed = true
-			}
-		}
-		if changed {
-			u.RawQuery = q.Encode()
-		}
-	}
-	if _, has := u.User.Password(); has {
-		return u.Redacted()
-	}
-	return u.String()
-}
-
-func secretQueryParam(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"pass", "pwd", "secret", "token", "auth"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
+// RedactURL returns raw for use in an error or log message, its password
+// left out: see config.RedactURL.
+func RedactURL(raw string) string { return config.RedactURL(raw) }
 
 // ParseURLSafely is url.Parse for a URL that may hold a password: its
-// error never contains raw or any part of it (net/url's errors quote the
-// URL, and some quote the bad part, which may be a piece of the password).
-// It also refuses an "@" outside the user:password part: that is a
-// password with an unescaped "/", "?" or "#", which would otherwise end up
-// in the host, path or query.
-func ParseURLSafely(raw string) (*url.URL, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, errors.New("the URL is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, errors.New(URLProblem(err))
-	}
-	if u.User == nil && strings.Contains(raw, "@") {
-		return nil, errors.New(`it has an "@" outside the user:password part (%-escape "/", "?", "#" and "@" in a password: %2F, %3F, %23, %40)`)
-	}
-	return u, nil
-}
+// error never shows the URL (see config.ParseURLSafely).
+func ParseURLSafely(raw string) (*url.URL, error) { return config.ParseURLSafely(raw) }
 
 // URLProblem describes an error of url.Parse without repeating the URL or
 // any part of it.
-func URLProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+func URLProblem(err error) string { return config.URLProblem(err) }
+
+// minContainerTTL is the smallest positive container ttl: below it an
+// entry expires before it can be read back.
+const minContainerTTL = time.Millisecond
+
+// LoadConfig returns the [kvcache] section of cf, validated. Without a
+// kvcache section (cf nil included) it is DefaultConfig(); a section
+// without backends gets the default backends.
+//
+// Each backend needs a type; memory (built in) needs max_size 0 (the
+// default) or at least 1KiB; each container's backend must exist, and its
+// ttl is 0 (none) or at least 1ms. The backends of the engine types given
+// (rediskv.Registration, filekv.Registration, a plugin's) are checked by
+// their engine's Validate: the redis engine, for one, refuses a url that
+// is not redis:// or rediss:// (errors redact its password, or do not show
+// a URL that does not parse). A type that is neither memory nor given is
+// not checked here (New reports it when it is not registered either).
+func LoadConfig(cf *config.File, types ...TypeRegistration) (Config, error) {
+	if cf == nil || !cf.Exists("kvcache") {
+		return DefaultConfig(), nil
 	}
-	var esc url.EscapeError
-	var host url.InvalidHostError
-	switch msg := err.Error(); {
-	case errors.As(err, &esc):
-		return `it has a "%" not followed by two hex digits (write a "%" in a password as %25)`
-	case errors.As(err, &host):
-		return "its host name has a character a host name cannot have"
-	case strings.HasPrefix(msg, "invalid port"):
-		return `its port is not a number (%-escape ":", "/", "?", "#" and "@" in a password: %3A, %2F, %3F, %23, %40)`
-	case strings.HasPrefix(msg, "invalid host"):
-		return "its host in [ ] is not an IPv6 address"
-	case msg == "missing protocol scheme":
-		return "it has no scheme (like redis://)"
-	case msg == "net/url: invalid control character in URL":
-		return "it has a control character (a newline, a tab, ...)"
-	case msg == "net/url: invalid userinfo":
-		return "its user:password part has a character that must be %-escaped"
-	case msg == "first path segment in URL cannot contain colon",
-		msg == "invalid IP-literal", msg == "missing ']' in host",
-		msg == "empty url", msg == "invalid URI for request":
-		return msg
+	var cfg Config
+	if err := cf.Unmarshal("kvcache", &cfg); err != nil {
+		return cfg, err
 	}
-	return "it does not parse as a URL"
+	if len(cfg.Backends) == 0 {
+		cfg.Backends = DefaultConfig().Backends
+	}
+	return cfg, cfg.validate(cf, types)
+}
+
+// Validate checks c as LoadConfig does (values shown as set in c), with
+// the engine types given.
+func (c Config) Validate(types ...TypeRegistration) error { return c.validate(nil, types) }
+
+// validate is Validate; with cf (the configuration c was read from)
+// errors show values as written there.
+func (c Config) validate(cf *config.File, types []TypeRegistration) error {
+	p := cf.Problems("kvcache")
+	engines := map[string]TypeRegistration{}
+	for _, t := range types {
+		engines[t.Name] = t
+	}
+	names := make([]string, 0, len(c.Backends))
+	for n := range c.Backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b := c.Backends[n]
+		bp := p.Sub("backends." + n)
+		switch b.Type {
+		case "":
+			bp.Bad("type", b.Type, "memory, redis, file or a registered plugin type")
+		case "memory":
+			if b.MaxSize != 0 && b.MaxSize < 1<<10 {
+				bp.Bad("max_size", b.MaxSize, "a size of at least 1KiB, or 0 for the default (64MiB)")
+			}
+		default:
+			if e := engines[b.Type]; e.Validate != nil {
+				e.Validate(b, bp)
+			}
+		}
+	}
+	cnames := make([]string, 0, len(c.Containers))
+	for n := range c.Containers {
+		cnames = append(cnames, n)
+	}
+	sort.Strings(cnames)
+	for _, n := range cnames {
+		cc := c.Containers[n]
+		be := cc.Backend
+		if be == "" {
+			be = "default"
+		}
+		if _, ok := c.Backends[be]; !ok {
+			p.Bad("containers."+n+".backend", cc.Backend, "one of the configured backends: "+strings.Join(names, ", "))
+		}
+		if cc.TTL < 0 || (cc.TTL > 0 && cc.TTL < minContainerTTL) {
+			p.Bad("containers."+n+".ttl", cc.TTL, "0 (no expiry) or at least 1ms")
+		}
+	}
+	return p.Err()
 }

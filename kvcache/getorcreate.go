@@ -1,6 +1,7 @@
 package kvcache
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -102,7 +103,7 @@ func (c *Container) GetOrCreate(ctx context.Context, key string, fn func(ctx con
 			}
 			v := r.Val.([]byte)
 			if r.Shared {
-				v = append([]byte(nil), v...) // each caller owns its slice
+				v = bytes.Clone(v) // each caller owns its slice
 			}
 			return v, nil
 		}

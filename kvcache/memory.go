@@ -2,8 +2,6 @@ package kvcache
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/sessionfx/session/internal/loghash"
 	"go.uber.org/zap"
 )
 
@@ -236,11 +235,6 @@ func newMemory(name string, cfg BackendConfig, log *zap.Logger, summaryEvery tim
 	return m, nil
 }
 
-func memKeyHash(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:6])
-}
-
 // now reads the backend's monotonic clock (immune to wall-clock steps).
 func (m *Memory) now() int64 { return int64(time.Since(m.epoch)) }
 
@@ -315,7 +309,7 @@ func (m *Memory) onEvict(item *ristretto.Item[*memEntry]) {
 func (m *Memory) logEviction(e *memEntry, by string) {
 	m.log.Warn("kvcache: memory backend full, evicted an unexpired entry",
 		zap.String("backend", m.name),
-		zap.String("key_hash", memKeyHash(e.key())),
+		zap.String("key_hash", loghash.Of(e.key())),
 		zap.Int64("cost", e.cost()),
 		zap.Bool("read_since_write", e.read()),
 		zap.String("by", by),
@@ -333,7 +327,7 @@ func (m *Memory) onReject(item *ristretto.Item[*memEntry]) {
 	m.rejections.Add(1)
 	m.log.Debug("kvcache: memory backend admission policy refused an entry; retrying",
 		zap.String("backend", m.name),
-		zap.String("key_hash", memKeyHash(e.key())),
+		zap.String("key_hash", loghash.Of(e.key())),
 		zap.Int64("cost", item.Cost))
 }
 
@@ -426,7 +420,7 @@ func (m *Memory) load(key string) (*memEntry, bool) {
 
 func checkTTL(key string, ttl time.Duration) error {
 	if ttl < 0 {
-		return fmt.Errorf("kvcache: ttl %s for key hash %s: want 0 (no expiry) or a positive duration", ttl, memKeyHash(key))
+		return fmt.Errorf("kvcache: ttl %s for key hash %s: want 0 (no expiry) or a positive duration", ttl, loghash.Of(key))
 	}
 	return nil
 }
@@ -439,7 +433,7 @@ func (m *Memory) store(e *memEntry, old *memEntry, stripe int, ttl time.Duration
 	cost := e.cost()
 	if cost > m.maxCost || len(key) > memMaxKeyLen {
 		m.notStored.Add(1)
-		return fmt.Errorf("%w: entry of %d bytes (key hash %s) exceeds memory backend %q max_size %s", ErrNotStored, cost, memKeyHash(key), m.name, ByteSize(m.maxCost))
+		return fmt.Errorf("%w: entry of %d bytes (key hash %s) exceeds memory backend %q max_size %s", ErrNotStored, cost, loghash.Of(key), m.name, ByteSize(m.maxCost))
 	}
 	var credit int64
 	if old != nil {
@@ -472,11 +466,11 @@ func (m *Memory) store(e *memEntry, old *memEntry, stripe int, ttl time.Duration
 	m.notStored.Add(1)
 	m.log.Warn("kvcache: memory backend could not store an entry",
 		zap.String("backend", m.name),
-		zap.String("key_hash", memKeyHash(key)),
+		zap.String("key_hash", loghash.Of(key)),
 		zap.Int64("cost", cost),
 		zap.Int("attempts", memSetAttempts),
 		zap.String("note", memNote))
-	return fmt.Errorf("%w: memory backend %q refused key hash %s (%d bytes) after %d attempts; it is at capacity (max_size %s)", ErrNotStored, m.name, memKeyHash(key), cost, memSetAttempts, ByteSize(m.maxCost))
+	return fmt.Errorf("%w: memory backend %q refused key hash %s (%d bytes) after %d attempts; it is at capacity (max_size %s)", ErrNotStored, m.name, loghash.Of(key), cost, memSetAttempts, ByteSize(m.maxCost))
 }
 
 // Get returns a copy of the value and its remaining time to live.

@@ -3,8 +3,6 @@ package kvcache_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/sessionfx/session/internal/loghash"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/kvcachetest"
 )
@@ -40,10 +39,7 @@ func TestMemoryContract(t *testing.T) {
 }
 
 // keyHash is the short hash the memory backend logs instead of a key.
-func keyHash(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:6])
-}
+func keyHash(key string) string { return loghash.Of(key) }
 
 // At capacity, every write either fails with ErrNotStored or is readable
 // right after it returns. A write can still be evicted by another writer's

@@ -44,3 +44,11 @@ func NewFromFx(p FxParams) (*Cache, error) {
 	p.Lifecycle.Append(fx.Hook{OnStop: func(context.Context) error { return c.Close() }})
 	return c, nil
 }
+
+// AsType makes a kvcache engine type available to the cache the fx graph
+// builds: constructor returns a TypeRegistration (and optionally an
+// error); its parameters come from the graph. rediskv.Module and
+// filekv.Module are this call.
+func AsType(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"kvcache_types"`)))
+}

@@ -2,57 +2,35 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.uber.org/fx"
 
 	session "github.com/sessionfx/session"
-	"github.com/sessionfx/session/kvcache"
-	"github.com/sessionfx/session/kvcache/filekv"
+	"github.com/sessionfx/session/backends"
 )
 
-// fileTypeOption registers the "file" kvcache type, for as long as
-// session.Module does not register it itself.
-func fileTypeOption() fx.Option {
-	return fx.Provide(fx.Annotate(func() kvcache.TypeRegistration { return filekv.Registration() }, fx.ResultTags(`group:"kvcache_types"`)))
-}
-
-// startFileExample starts the example on config.file.ini. It adds the
-// "file" type only when the session module does not know it (adding it
-// twice would be refused), so the test passes before and after the module
-// registers the type.
+// startFileExample starts the example on config.file.ini.
 func startFileExample(t *testing.T, cfg string) (*client, *fx.App, *session.Manager) {
 	t.Helper()
-	start := func(extra ...fx.Option) (*client, *fx.App, *session.Manager, error) {
-		var srv *Server
-		var m *session.Manager
-		app := fx.New(fx.NopLogger, Options(cfg, "127.0.0.1:0"), fx.Populate(&srv, &m), fx.Options(extra...))
-		if err := app.Err(); err != nil {
-			return nil, nil, nil, err
-		}
-		if err := app.Start(context.Background()); err != nil {
-			return nil, nil, nil, err
-		}
-		return &client{t: t, base: "http://" + srv.Addr}, app, m, nil
-	}
-	c, app, m, err := start()
-	if err != nil && (errors.Is(err, kvcache.ErrUnknownBackend) || strings.Contains(err.Error(), `type = "file"`)) {
-		c, app, m, err = start(fileTypeOption())
-	}
-	if err != nil {
+	var srv *Server
+	var m *session.Manager
+	app := fx.New(fx.NopLogger, Options(cfg, "127.0.0.1:0"), fx.Populate(&srv, &m))
+	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return c, app, m
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: "http://" + srv.Addr}, app, m
 }
 
 func TestFileBackendExample(t *testing.T) {
 	cfg := copyConfig(t, "config.file.ini")
 	c, app, m := startFileExample(t, cfg)
-	if info := m.Store().Info(); info.Name != "kvcache" || !info.CrossProcess {
+	if info := backends.InfoOf(m.Store()); info.Name != "kvcache" || !info.CrossProcess {
 		t.Fatalf("store info = %+v; want kvcache, shared between processes", info)
 	}
 	if _, body, _ := c.do("GET", "/visits", nil); body != "{\"visits\":0}\n" || c.cookie != "" {

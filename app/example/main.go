@@ -33,6 +33,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	session "github.com/sessionfx/session"
+	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/stores"
 )
 
 //go:embed config.ini
@@ -124,8 +126,9 @@ func Options(configPath, addr string) fx.Option {
 			return fl
 		}),
 		session.Module,
+		stores.All, // every store and engine, so -config alone picks one
 		session.UseConfigFile(configPath),
-		session.WithModel[AppSession](),
+		gormstore.UseModel[AppSession](),
 		session.UseErrorHandler(errorHandler),
 		fx.Supply(listenAddr(addr)),
 		fx.Provide(newServer),
@@ -166,7 +169,7 @@ func newServer(lc fx.Lifecycle, addr listenAddr, mw session.HTTPMiddleware, m *s
 			}
 			s.ln, s.Addr = ln, ln.Addr().String()
 			log.Info("sessionfx example listening", zap.String("url", "http://"+s.Addr+"/"),
-				zap.String("backend", m.Config().Backend))
+				zap.String("backend", m.Config().Store))
 			fmt.Printf("sessionfx example listening on http://%s/\n", s.Addr)
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -19,13 +19,14 @@ import (
 
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/backends/gormstore"
 )
 
 // AppSession is the example's GORM model: the mixin plus a typed user_id
 // column, so GET /sessions can query one user's sessions. Other backends
 // ignore it.
 type AppSession struct {
-	session.Row
+	gormstore.Row
 	UserID *string `session:"user_id" gorm:"index;size:128"`
 }
 

@@ -22,9 +22,9 @@ func TestStartupFailureIsOneLine(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	for _, tc := range []struct{ name, config, want string }{
-		{"gorm driver", "[session]\nbackend = gorm\n[gorm]\ndriver = postgresql\n", `gorm.driver = "postgresql"`},
-		{"cookie keys", "[session]\nbackend = cookie\n[cookie_store]\n", "cookie_store.keys"},
-		{"unknown backend", "[session]\nbackend = redis\n", `session.backend = "redis"`},
+		{"gorm driver", "[session]\nstore = gorm\n[gorm]\ndriver = postgresql\n", `gorm.driver = "postgresql"`},
+		{"cookie keys", "[session]\nstore = cookie\n[cookie]\n", "cookie.keys"},
+		{"unknown backend", "[session]\nstore = redis\n", `session.store = "redis"`},
 		{"bad value", "[session]\nidle_timeout = soon\n", "session.idle_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,19 +3,17 @@
 // AEAD (XChaCha20-Poly1305) into the cookie value, so the client holds the
 // data but can neither read nor change it.
 //
-// The session manager treats it through backends.ClientSide: it opens the
-// cookie value with Open, applies the request's changes onto the record's
-// data and writes Seal's token back as the cookie value. The Store methods
-// exist for generic tooling and the contract suite; they take a token where
-// other stores take an id (see Store.Load and Store.Save).
+// It is a backends.ClientStore, not a backends.Store: the session manager
+// opens the cookie value with Open, applies the request's changes onto the
+// record's data and writes Seal's token back as the cookie value.
 //
-// What it cannot do (see README.md): iterate, delete older than, revoke a
-// session server-side (a copied cookie stays valid until its sealed expiry
-// unless the keys rotate), merge concurrent requests (last write wins).
+// What it cannot do (see README.md), and so does not offer: load or delete a
+// session by id, touch, iterate, delete older than, revoke a session
+// server-side (a copied cookie stays valid until its sealed expiry unless the
+// keys rotate), merge concurrent requests (last write wins).
 package cookiestore
 
 import (
-	"context"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
@@ -54,15 +52,15 @@ const version byte = 1
 const overhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
 
 var (
-	// ErrCookieTooLarge is returned by Seal (and Save) when the sealed
+	// ErrCookieTooLarge is returned by Seal when the sealed
 	// session would not fit in a cookie. Nothing is truncated: the save
 	// fails and the error names the size and the limit.
 	ErrCookieTooLarge = fmt.Errorf("%w: the sealed cookie would be too large", backends.ErrTooLarge)
-	// ErrInvalidKey is wrapped by New's errors about cookie_store.keys.
+	// ErrInvalidKey is wrapped by New's errors about cookie.keys.
 	ErrInvalidKey = errors.New("invalid cookie store key")
 )
 
-// Config is the [cookie_store] section.
+// Config is the [cookie] section.
 type Config struct {
 	// Keys are base64 keys of 32 bytes each. The first seals; all open, so
 	// a new key can be put first and an old one kept until its cookies
@@ -108,20 +106,20 @@ type Store struct {
 }
 
 var (
-	_ backends.Store      = (*Store)(nil)
-	_ backends.ClientSide = (*Store)(nil)
+	_ backends.ClientStore = (*Store)(nil)
+	_ backends.Describer   = (*Store)(nil)
 )
 
 // New returns a Store for cfg. It fails when no key is configured (unless
 // cfg.DevMode) or when a key is not base64 of exactly 32 bytes; the error
-// names cookie_store.keys and the entry's index, never the key. log may be nil.
+// names cookie.keys and the entry's index, never the key. log may be nil.
 func New(cfg Config, log *zap.Logger) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.Named("cookie_store")
+	log = log.Named("cookie")
 	if cfg.MaxSize < 0 {
-		return nil, fmt.Errorf("cookie_store.max_size = %d: want a positive number of bytes (default %d)", cfg.MaxSize, DefaultMaxSize)
+		return nil, fmt.Errorf("cookie.max_size = %d: want a positive number of bytes (default %d)", cfg.MaxSize, DefaultMaxSize)
 	}
 	if cfg.MaxSize == 0 {
 		cfg.MaxSize = DefaultMaxSize
@@ -140,22 +138,22 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	for i, k := range keys {
 		raw, err := decodeKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("cookie_store.keys[%d]: %w: %v; want 32 bytes, base64 (generate one with: head -c32 /dev/urandom | base64)", i, ErrInvalidKey, err)
+			return nil, fmt.Errorf("cookie.keys[%d]: %w: %v; want 32 bytes, base64 (generate one with: head -c32 /dev/urandom | base64)", i, ErrInvalidKey, err)
 		}
 		raws = append(raws, raw)
 	}
 	if len(raws) == 0 {
 		if !cfg.DevMode {
-			return nil, fmt.Errorf("cookie_store.keys: %w: no key configured; want at least one key of 32 bytes, base64 (generate one with: head -c32 /dev/urandom | base64), or dev_mode = true for an ephemeral key", ErrInvalidKey)
+			return nil, fmt.Errorf("cookie.keys: %w: no key configured; want at least one key of 32 bytes, base64 (generate one with: head -c32 /dev/urandom | base64), or dev_mode = true for an ephemeral key", ErrInvalidKey)
 		}
 		raw := make([]byte, KeySize)
 		if _, err := rand.Read(raw); err != nil {
 			return nil, fmt.Errorf("cookie_store: generating an ephemeral dev_mode key: %w", err)
 		}
 		raws = append(raws, raw)
-		log.Warn("COOKIE STORE IN DEV MODE: no cookie_store.keys configured, using an ephemeral random key; " +
+		log.Warn("COOKIE STORE IN DEV MODE: no cookie.keys configured, using an ephemeral random key; " +
 			"every session cookie becomes invalid when this process restarts and other instances cannot open it. " +
-			"Never use dev_mode in production: set cookie_store.keys (head -c32 /dev/urandom | base64)")
+			"Never use dev_mode in production: set cookie.keys (head -c32 /dev/urandom | base64)")
 	}
 	s := &Store{
 		ad:      append([]byte{version}, name...),
@@ -167,7 +165,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	for _, raw := range raws {
 		a, err := chacha20poly1305.NewX(raw)
 		if err != nil { // unreachable: the length was checked
-			return nil, fmt.Errorf("cookie_store.keys: %w", err)
+			return nil, fmt.Errorf("cookie.keys: %w", err)
 		}
 		s.aeads = append(s.aeads, a)
 	}
@@ -239,7 +237,7 @@ func (s *Store) plaintext(rec *backends.Record) ([]byte, error) {
 func (s *Store) checkSize(n int) error {
 	size := len(s.name) + 1 + base64.RawURLEncoding.EncodedLen(overhead+n)
 	if size > s.maxSize {
-		return fmt.Errorf("cookie store: %w: the sealed session cookie %q would be %d bytes (name=value), over the limit of %d bytes (cookie_store.max_size); store less in the session or use a server-side store",
+		return fmt.Errorf("cookie store: %w: the sealed session cookie %q would be %d bytes (name=value), over the limit of %d bytes (cookie.max_size); store less in the session or use a server-side store",
 			ErrCookieTooLarge, s.name, size, s.maxSize)
 	}
 	return nil
@@ -304,86 +302,11 @@ func (s *Store) open(token string) (*backends.Record, string) {
 	return rec, ""
 }
 
-// Load opens token (the Store methods take the cookie value where other
-// stores take an id): ErrNotFound when it does not open or has expired.
-func (s *Store) Load(_ context.Context, token string) (*backends.Record, error) {
-	return s.Open(token)
-}
-
-// Save applies ch onto the session sealed in key and returns the resulting
-// record; call Seal on it for the new cookie value. When key is not a token
-// that opens, it is taken as the id of a new, empty session (the manager never
-// passes client input here: it uses Open and Seal). Created is kept from the
-// token (else opt.Created, else now), Updated is now, Expires is opt.Expires.
-// It fails with ErrCookieTooLarge when the result would not fit in a cookie.
-// Concurrent saves of one session do not merge: the client keeps whichever
-// cookie it receives last.
-func (s *Store) Save(_ context.Context, key string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
-	now := s.now()
-	rec, reason := s.open(key)
-	if reason != "" {
-		created := opt.Created
-		if created.IsZero() {
-			created = now
-		}
-		rec = &backends.Record{ID: key, Created: created}
-	}
-	rec.Data = ch.Apply(rec.Data)
-	rec.Updated = now
-	rec.Expires = opt.Expires
-	pt, err := s.plaintext(rec)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.checkSize(len(pt)); err != nil {
-		return nil, err
-	}
-	return rec, nil
-}
-
-// Delete does nothing and returns nil: no state is kept on the server. The
-// manager clears the cookie; a copy of the token stays valid until its sealed
-// expiry unless the sealing key is removed.
-func (s *Store) Delete(context.Context, string) error { return nil }
-
-// Exists reports whether token opens to a live session.
-func (s *Store) Exists(_ context.Context, token string) (bool, error) {
-	_, err := s.Open(token)
-	if errors.Is(err, backends.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// Touch returns ErrNotFound when token does not open, and otherwise
-// ErrUnsupported: the expiry lives inside the cookie, so moving it means
-// sealing a new token (set Expires on the opened record and call Seal).
-func (s *Store) Touch(_ context.Context, token string, _ time.Time) error {
-	if _, err := s.Open(token); err != nil {
-		return err
-	}
-	return fmt.Errorf("cookie store: Touch: %w: the expiry is sealed in the cookie; reseal the record with the new expiry", backends.ErrUnsupported)
-}
-
-// Iterate returns ErrUnsupported: the sessions are in the clients' cookies.
-func (s *Store) Iterate(context.Context, func(backends.Record) error) error {
-	return fmt.Errorf("cookie store: Iterate: %w: sessions live in the clients' cookies", backends.ErrUnsupported)
-}
-
-// DeleteOlderThan returns ErrUnsupported: expired cookies stop opening on
-// their own, and live ones cannot be reached.
-func (s *Store) DeleteOlderThan(context.Context, time.Duration) (int64, error) {
-	return 0, fmt.Errorf("cookie store: DeleteOlderThan: %w: sessions live in the clients' cookies and expire by their sealed expiry", backends.ErrUnsupported)
-}
-
-// Setup does nothing.
-func (s *Store) Setup(context.Context) error { return nil }
-
-// Info declares a store any number of processes can share (they only need
-// the same keys) that does not merge: last write wins.
+// Info implements backends.Describer: a store any number of processes can
+// share (they only need the same keys) that does not merge: last write wins.
 func (s *Store) Info() backends.Info {
-	return backends.Info{Name: Name, CrossProcess: true, Merges: false, ClientSide: true}
+	return backends.Info{Name: Name, CrossProcess: true, Merges: false}
 }
 
-// Close does nothing.
+// Close implements backends.ClientStore; it does nothing.
 func (s *Store) Close() error { return nil }

@@ -1,7 +1,6 @@
 package cookiestore
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -221,9 +220,6 @@ func TestExpiredTokenIsNotFound(t *testing.T) {
 	}
 	clock.add(time.Minute) // exactly at Expires: expired
 	wantNotFound(t, s, tok, "at expiry")
-	if ok, err := s.Exists(context.Background(), tok); ok || err != nil {
-		t.Errorf("Exists(expired) = %v, %v; want false, nil", ok, err)
-	}
 	// A record with no expiry does not expire.
 	rec.Expires = time.Time{}
 	tok = mustSeal(t, s, rec)
@@ -298,10 +294,9 @@ func TestTooLarge(t *testing.T) {
 	if msg := tooBig.Error(); !strings.Contains(msg, "4096") || !strings.Contains(msg, "bytes") || !strings.Contains(msg, "max_size") {
 		t.Errorf("error %q: want the size, the 4096 limit and the setting's name", msg)
 	}
-	// Save refuses it the same way (the manager surfaces it).
-	_, err := s.Save(context.Background(), "id1", backends.Changes{Set: map[string]any{"blob": strings.Repeat("y", 5000)}}, backends.SaveOptions{})
-	if !errors.Is(err, ErrCookieTooLarge) {
-		t.Errorf("Save of an oversized session = %v; want ErrCookieTooLarge", err)
+	// The manager surfaces it as a too-large session (413).
+	if !errors.Is(tooBig, backends.ErrTooLarge) {
+		t.Errorf("Seal of an oversized session = %v; want it to match backends.ErrTooLarge", tooBig)
 	}
 	// A configured limit applies.
 	small := newStore(t, Config{Keys: Keys{testKey(1)}, MaxSize: 200})
@@ -336,13 +331,13 @@ func TestConfigErrors(t *testing.T) {
 		want    []string
 		secrets []string
 	}{
-		{"missing", Config{}, []string{"cookie_store.keys", "32 bytes, base64", "head -c32 /dev/urandom | base64"}, nil},
-		{"blank", Config{Keys: Keys{" ", ","}}, []string{"cookie_store.keys", "no key"}, nil},
-		{"not base64 at index 1", Config{Keys: Keys{testKey(1), "%%%%notbase64%%%%"}}, []string{"cookie_store.keys[1]", "not base64", "32 bytes, base64"}, []string{"notbase64", testKey(1)}},
-		{"short", Config{Keys: Keys{short}}, []string{"cookie_store.keys[0]", "16 bytes", "32 bytes, base64"}, []string{short}},
-		{"long", Config{Keys: Keys{testKey(1), testKey(2), long}}, []string{"cookie_store.keys[2]", "33 bytes"}, []string{long}},
-		{"garbage", Config{Keys: Keys{notB64}}, []string{"cookie_store.keys[0]"}, []string{"base64-at-all"}},
-		{"bad key even in dev mode", Config{DevMode: true, Keys: Keys{short}}, []string{"cookie_store.keys[0]"}, nil},
+		{"missing", Config{}, []string{"cookie.keys", "32 bytes, base64", "head -c32 /dev/urandom | base64"}, nil},
+		{"blank", Config{Keys: Keys{" ", ","}}, []string{"cookie.keys", "no key"}, nil},
+		{"not base64 at index 1", Config{Keys: Keys{testKey(1), "%%%%notbase64%%%%"}}, []string{"cookie.keys[1]", "not base64", "32 bytes, base64"}, []string{"notbase64", testKey(1)}},
+		{"short", Config{Keys: Keys{short}}, []string{"cookie.keys[0]", "16 bytes", "32 bytes, base64"}, []string{short}},
+		{"long", Config{Keys: Keys{testKey(1), testKey(2), long}}, []string{"cookie.keys[2]", "33 bytes"}, []string{long}},
+		{"garbage", Config{Keys: Keys{notB64}}, []string{"cookie.keys[0]"}, []string{"base64-at-all"}},
+		{"bad key even in dev mode", Config{DevMode: true, Keys: Keys{short}}, []string{"cookie.keys[0]"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.cfg, nil)
@@ -362,7 +357,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	if _, err := New(Config{Keys: Keys{testKey(1)}, MaxSize: -1}, nil); err == nil || !strings.Contains(err.Error(), "max_size") {
-		t.Errorf("negative max_size: %v; want an error naming cookie_store.max_size", err)
+		t.Errorf("negative max_size: %v; want an error naming cookie.max_size", err)
 	}
 }
 
@@ -481,77 +476,40 @@ func TestOpenLogsAtDebugWithoutTheToken(t *testing.T) {
 	}
 }
 
-func TestStoreMethodsTakeTokens(t *testing.T) {
-	ctx := context.Background()
-	clock := &fakeClock{t: t0}
-	s := keysStore(t, testKey(1))
-	s.now = clock.now
-	exp := t0.Add(time.Hour)
-
-	rec, err := s.Save(ctx, "sid-1", backends.Changes{Set: map[string]any{"a": int64(1), "b": "x"}}, backends.SaveOptions{Expires: exp})
-	if err != nil {
-		t.Fatalf("Save(new id): %v", err)
+// TestClientStoreOnly: the cookie store is a backends.ClientStore and
+// nothing more. It offers none of the server-side methods it could not
+// honour (load or delete by id, touch, iterate, sweep), so a manager given
+// it can only run the client-side strategy.
+func TestClientStoreOnly(t *testing.T) {
+	var st backends.Storage = keysStore(t, testKey(1))
+	if _, ok := st.(backends.ClientStore); !ok {
+		t.Fatal("the cookie store is not a backends.ClientStore")
 	}
-	if rec.ID != "sid-1" || !rec.Created.Equal(t0) || !rec.Updated.Equal(t0) || !rec.Expires.Equal(exp) {
-		t.Fatalf("Save(new id) = %+v; want ID sid-1, Created=Updated=now, Expires set", rec)
+	if _, ok := st.(backends.Store); ok {
+		t.Error("the cookie store is a backends.Store: a manager could treat it as server-side")
 	}
-	tok := mustSeal(t, s, rec)
-
-	clock.add(time.Minute)
-	exp2 := exp.Add(time.Minute)
-	rec2, err := s.Save(ctx, tok, backends.Changes{Set: map[string]any{"c": true}, Delete: []string{"a"}}, backends.SaveOptions{Expires: exp2, Created: t0.Add(time.Hour)})
-	if err != nil {
-		t.Fatalf("Save(token): %v", err)
+	for name, ok := range map[string]bool{
+		"Exister":  is[backends.Exister](st),
+		"Iterator": is[backends.Iterator](st),
+		"Sweeper":  is[backends.Sweeper](st),
+		"Setupper": is[backends.Setupper](st),
+		"Renewer":  is[backends.Renewer](st),
+	} {
+		if ok {
+			t.Errorf("the cookie store implements backends.%s; it keeps nothing server-side", name)
+		}
 	}
-	if rec2.ID != "sid-1" || !rec2.Created.Equal(t0) || !rec2.Updated.Equal(t0.Add(time.Minute)) || !rec2.Expires.Equal(exp2) {
-		t.Errorf("Save(token) = %+v; want the token's ID and Created kept, Updated now, new Expires", rec2)
-	}
-	if want := map[string]any{"b": "x", "c": true}; !reflect.DeepEqual(rec2.Data, want) {
-		t.Errorf("Save(token) data = %v; want %v (changes applied onto the token's data)", rec2.Data, want)
-	}
-	tok2 := mustSeal(t, s, rec2)
-	got, err := s.Load(ctx, tok2)
-	if err != nil || !reflect.DeepEqual(got.Data, rec2.Data) {
-		t.Errorf("Load(token) = %+v, %v", got, err)
-	}
-	clr, err := s.Save(ctx, tok2, backends.Changes{Clear: true, Set: map[string]any{"z": int64(0)}}, backends.SaveOptions{})
-	if err != nil || !reflect.DeepEqual(clr.Data, map[string]any{"z": int64(0)}) {
-		t.Errorf("Save(Clear) = %+v, %v", clr, err)
-	}
-
-	if ok, err := s.Exists(ctx, tok2); !ok || err != nil {
-		t.Errorf("Exists(token) = %v, %v", ok, err)
-	}
-	if ok, err := s.Exists(ctx, "sid-1"); ok || err != nil {
-		t.Errorf("Exists(plain id) = %v, %v; want false: nothing is kept server-side", ok, err)
-	}
-	if _, err := s.Load(ctx, "sid-1"); !errors.Is(err, backends.ErrNotFound) {
-		t.Errorf("Load(plain id) = %v; want ErrNotFound", err)
-	}
-	if err := s.Touch(ctx, "sid-1", exp); !errors.Is(err, backends.ErrNotFound) {
-		t.Errorf("Touch(unknown) = %v; want ErrNotFound", err)
-	}
-	if err := s.Touch(ctx, tok2, exp); !errors.Is(err, backends.ErrUnsupported) {
-		t.Errorf("Touch(token) = %v; want ErrUnsupported", err)
-	}
-	if err := s.Delete(ctx, tok2); err != nil {
-		t.Errorf("Delete: %v", err)
-	}
-	if err := s.Iterate(ctx, func(backends.Record) error { return nil }); !errors.Is(err, backends.ErrUnsupported) {
-		t.Errorf("Iterate = %v; want ErrUnsupported", err)
-	}
-	if n, err := s.DeleteOlderThan(ctx, time.Hour); n != 0 || !errors.Is(err, backends.ErrUnsupported) {
-		t.Errorf("DeleteOlderThan = %d, %v; want ErrUnsupported", n, err)
-	}
-	if err := s.Setup(ctx); err != nil {
-		t.Errorf("Setup: %v", err)
-	}
-	if got := s.Info(); got != (backends.Info{Name: "cookie", CrossProcess: true, Merges: false, ClientSide: true}) {
+	if got := backends.InfoOf(st); got != (backends.Info{Name: "cookie", CrossProcess: true, Merges: false}) {
 		t.Errorf("Info = %+v", got)
 	}
-	if err := s.Close(); err != nil {
+	if err := st.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+func is[T any](v any) bool {
+	_, ok := v.(T)
+	return ok
 }
 
 func TestConcurrentSealOpen(t *testing.T) {

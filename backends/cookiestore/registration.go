@@ -7,16 +7,19 @@ import (
 )
 
 // Registration registers the store as backend "cookie". It reads the
-// [cookie_store] section; when cookie_store.cookie_name is unset it binds the
+// [cookie] section (before: [cookie_store], still read from there with a
+// deprecation warning); when cookie.cookie_name is unset it binds the
 // tokens to session.cookie.name (or DefaultCookieName when that cannot be read).
 func Registration() backends.Registration {
 	return backends.Registration{
-		Name: Name,
-		New: func(env backends.Env) (backends.Store, error) {
+		Name:    Name,
+		Section: Name,
+		Config:  Config{},
+		New: func(env backends.Env) (backends.Storage, error) {
 			var cfg Config
 			if env.Config != nil {
-				if err := env.Config("cookie_store", &cfg); err != nil {
-					return nil, fmt.Errorf("cookie_store: %w", err)
+				if err := env.Config(Name, &cfg); err != nil {
+					return nil, fmt.Errorf("[%s]: %w", Name, err)
 				}
 				if cfg.CookieName == "" {
 					// Only the one key, so the rest of [session] is not

@@ -35,7 +35,7 @@ func TestRegistration(t *testing.T) {
 	}
 	k := testKey(1)
 	st, err := reg.New(backends.Env{Config: fakeConfig(map[string]any{
-		"cookie_store":        Config{Keys: Keys{k}},
+		"cookie":              Config{Keys: Keys{k}},
 		"session.cookie.name": "sid",
 	})})
 	if err != nil {
@@ -49,16 +49,16 @@ func TestRegistration(t *testing.T) {
 	if _, err := newStore(t, Config{Keys: Keys{k}, CookieName: "sid"}).Open(mustSeal(t, s, sampleRecord())); err != nil {
 		t.Errorf("registered store does not use the configured key: %v", err)
 	}
-	// An explicit cookie_store.cookie_name wins.
+	// An explicit cookie.cookie_name wins.
 	st, err = reg.New(backends.Env{Config: fakeConfig(map[string]any{
-		"cookie_store":        Config{Keys: Keys{k}, CookieName: "explicit"},
+		"cookie":              Config{Keys: Keys{k}, CookieName: "explicit"},
 		"session.cookie.name": "sid",
 	})})
 	if err != nil || st.(*Store).CookieName() != "explicit" {
 		t.Errorf("explicit cookie_name: %v, %v", st, err)
 	}
-	// No [cookie_store] section: start-up fails naming the setting.
-	if _, err := reg.New(backends.Env{Config: fakeConfig(nil)}); !errors.Is(err, ErrInvalidKey) || !strings.Contains(err.Error(), "cookie_store.keys") {
+	// No [cookie] section: start-up fails naming the setting.
+	if _, err := reg.New(backends.Env{Config: fakeConfig(nil)}); !errors.Is(err, ErrInvalidKey) || !strings.Contains(err.Error(), "cookie.keys") {
 		t.Errorf("no keys: %v; want ErrInvalidKey naming cookie_store.keys", err)
 	}
 	// A config error is passed on.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
-	"gorm.io/gorm"
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/gormstore"
@@ -96,7 +95,7 @@ func TestRegistration(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("from config", func(t *testing.T) {
 		var asked string
-		st, err := reg.Create("gorm", backends.Env{
+		created, err := reg.Create("gorm", backends.Env{
 			Context: t.Context(),
 			Logger:  zaptest.NewLogger(t),
 			Config: func(path string, out any) error {
@@ -110,12 +109,13 @@ func TestRegistration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		st := created.(*gormstore.Store)
 		if asked != "gorm" {
 			t.Errorf("asked for config %q; want gorm", asked)
 		}
 		// The constructor does not migrate: the module calls Setup once,
 		// in OnStart.
-		if st.(*gormstore.Store).DB().Migrator().HasTable("conf_sessions") {
+		if st.DB().Migrator().HasTable("conf_sessions") {
 			t.Error("the constructor created the table; Setup (run once, in OnStart) should")
 		}
 		if err := st.Setup(t.Context()); err != nil {
@@ -127,14 +127,14 @@ func TestRegistration(t *testing.T) {
 		if _, err := st.Save(t.Context(), "r", backends.Changes{Set: map[string]any{"a": "b"}}, backends.SaveOptions{New: true}); err != nil {
 			t.Fatal(err)
 		}
-		if st.(*gormstore.Store).Table() != "conf_sessions" {
-			t.Errorf("table = %q; want conf_sessions", st.(*gormstore.Store).Table())
+		if st.Table() != "conf_sessions" {
+			t.Errorf("table = %q; want conf_sessions", st.Table())
 		}
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
 		// The store opened the database, so Close closed it.
-		if err := st.(*gormstore.Store).DB().Exec("SELECT 1").Error; err == nil {
+		if err := st.DB().Exec("SELECT 1").Error; err == nil {
 			t.Error("database still usable after Close of a store that opened it")
 		}
 	})
@@ -149,23 +149,15 @@ func TestRegistration(t *testing.T) {
 	})
 	t.Run("app db and model", func(t *testing.T) {
 		db, _ := dbCases[0].openDB(t)
-		st, err := reg.Create("gorm", backends.Env{
-			Context: t.Context(),
-			Lookup: func(target any) bool {
-				switch p := target.(type) {
-				case **gorm.DB:
-					*p = db
-					return true
-				case *gormstore.ModelType:
-					*p = gormstore.Model[LevelSession]()
-					return true
-				}
-				return false
-			},
-		})
+		appReg, err := backends.NewRegistry(gormstore.NewRegistration(db, gormstore.Model[LevelSession]()))
 		if err != nil {
 			t.Fatal(err)
 		}
+		created, err := appReg.Create("gorm", backends.Env{Context: t.Context()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := created.(*gormstore.Store)
 		if err := st.Setup(t.Context()); err != nil {
 			t.Fatal(err)
 		}

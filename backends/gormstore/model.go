@@ -1,6 +1,7 @@
 package gormstore
 
 import (
+	"bytes"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -265,7 +266,7 @@ func (c *column) toDB(v any) (any, error) {
 	case reflect.Slice:
 		switch x := v.(type) {
 		case []byte:
-			out.SetBytes(append([]byte(nil), x...))
+			out.SetBytes(bytes.Clone(x))
 		case string:
 			out.SetBytes([]byte(x))
 		default:
@@ -321,7 +322,7 @@ func canonical(v any) (any, error) {
 	case time.Time:
 		return x.UTC(), nil
 	case []byte:
-		return append([]byte(nil), x...), nil
+		return bytes.Clone(x), nil
 	case driver.Valuer:
 		dv, err := x.Value()
 		if err != nil {
@@ -350,7 +351,7 @@ func canonical(v any) (any, error) {
 		return rv.Float(), nil
 	case reflect.Slice:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
-			return append([]byte(nil), rv.Bytes()...), nil
+			return bytes.Clone(rv.Bytes()), nil
 		}
 	}
 	return nil, fmt.Errorf("unsupported column value of type %T", v)

@@ -10,18 +10,24 @@ import (
 	"github.com/sessionfx/session/backends"
 )
 
-// Registration registers the store as "gorm". Its constructor reads the
-// "gorm" configuration subtree (Config), uses an app-provided *gorm.DB when
-// env.Lookup supplies one (and then never closes it), else opens the
-// configured database within env.Context; it uses the app's ModelType when
-// env.Lookup supplies one, else the default model Session. It does not
-// create the table: Setup does, and the module calls it once, in fx's
-// OnStart (call it yourself when you use the registration directly).
-func Registration() backends.Registration {
-	return backends.Registration{Name: "gorm", New: newFromEnv}
+// Registration registers the store as "gorm", opening the database the
+// [gorm] section configures, with the default model Session. See
+// NewRegistration for an app's own *gorm.DB or model; Module wires it.
+func Registration() backends.Registration { return NewRegistration(nil, ModelType{}) }
+
+// NewRegistration registers the store as "gorm". Its constructor reads the
+// [gorm] section (Config). With db non-nil it uses that database (and never
+// closes it; [gorm] driver and dsn are then ignored), else it opens the
+// configured one within env.Context. model is the session model (the zero
+// ModelType: the default, Session). It does not create the table: Setup
+// does, and the module calls it once, in fx's OnStart (call it yourself
+// when you use the registration directly).
+func NewRegistration(db *gorm.DB, model ModelType) backends.Registration {
+	return backends.Registration{Name: "gorm", Section: "gorm", Config: Config{},
+		New: func(env backends.Env) (backends.Storage, error) { return newFromEnv(env, db, model) }}
 }
 
-func newFromEnv(env backends.Env) (backends.Store, error) {
+func newFromEnv(env backends.Env, db *gorm.DB, mt ModelType) (backends.Store, error) {
 	cfg := DefaultConfig()
 	if env.Config != nil {
 		if err := env.Config("gorm", &cfg); err != nil {
@@ -38,12 +44,10 @@ func newFromEnv(env backends.Env) (backends.Store, error) {
 		ctx = context.Background()
 	}
 	opts := []Option{WithTable(cfg.Table), WithLogger(log), WithBatchSize(cfg.BatchSize)}
-	var mt ModelType
-	if env.Lookup != nil && env.Lookup(&mt) && !mt.IsZero() {
+	if !mt.IsZero() {
 		opts = append(opts, WithModel(mt))
 	}
-	var db *gorm.DB
-	if env.Lookup != nil && env.Lookup(&db) && db != nil {
+	if db != nil {
 		if err := validTable(cfg.Table); err != nil {
 			return nil, err
 		}

@@ -15,7 +15,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"time"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/internal/loghash"
+	"github.com/sessionfx/session/internal/retry"
 )
 
 const (
@@ -554,25 +554,14 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 			s.log.Warn("session save conflict", zap.String("session", loghash.Of(id)), zap.Int("attempts", attempt+1))
 			return nil, fmt.Errorf("%w: session %s in table %q after %d attempts", backends.ErrConflict, loghash.Of(id), s.table, attempt+1)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Wait(ctx, attempt+1, maxBackoff); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// backoff sleeps a small jittered, growing time (at most ~20 ms).
-func backoff(ctx context.Context, attempt int) error {
-	ceiling := time.Millisecond << min(attempt, 4) // 1, 2, 4, 8, 16 ms
-	d := time.Duration(rand.Int64N(int64(ceiling))) + 100*time.Microsecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// maxBackoff caps the wait between two attempts of a compare-and-set loop.
+const maxBackoff = 16 * time.Millisecond
 
 func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.SaveOptions) (*backends.Record, error) {
 	t := now()
@@ -745,7 +734,7 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 			_ = drop()
 			return nil, fmt.Errorf("%w: renewing session %s in table %q after %d attempts", backends.ErrConflict, loghash.Of(from), s.table, attempt+1)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Wait(ctx, attempt+1, maxBackoff); err != nil {
 			_ = drop()
 			return nil, err
 		}

@@ -117,6 +117,9 @@ type countingStore struct {
 	loaded chan struct{}
 }
 
+// Unwrap keeps the back's capabilities (Sweeper, Iterator, ...) visible.
+func (c *countingStore) Unwrap() backends.Store { return c.Store }
+
 func (c *countingStore) Load(ctx context.Context, id string) (*backends.Record, error) {
 	c.loads.Add(1)
 	r, err := c.Store.Load(ctx, id)

@@ -7,7 +7,10 @@
 //     copy) goes to the back and fills the front.
 //   - Save, Delete and Touch go to the back first (the back does the atomic
 //     per-key merge), then update or drop the front copy.
-//   - Exists, Iterate, Setup and DeleteOlderThan go to the back.
+//   - Exists, Iterate, Setup, DeleteOlderThan and Renew go to the back, when
+//     it has the capability (backends.Exister, Iterator, Setupper, Sweeper,
+//     Renewer); without it Setup does nothing, Exists loads, and the others
+//     report backends.ErrUnsupported.
 //   - A failure of the front (get, set, delete) is logged at Warn and never
 //     fails the request: the store falls through to the back.
 //
@@ -88,8 +91,13 @@ type Store struct {
 }
 
 var (
-	_ backends.Store   = (*Store)(nil)
-	_ backends.Renewer = (*Store)(nil)
+	_ backends.Store     = (*Store)(nil)
+	_ backends.Renewer   = (*Store)(nil)
+	_ backends.Describer = (*Store)(nil)
+	_ backends.Setupper  = (*Store)(nil)
+	_ backends.Exister   = (*Store)(nil)
+	_ backends.Iterator  = (*Store)(nil)
+	_ backends.Sweeper   = (*Store)(nil)
 )
 
 // New returns a store with front caching back. The front container should
@@ -225,9 +233,9 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 // front copy of the old id for reads until it expires (LocalTTL); their
 // saves go to the back, which forwards or refuses them.
 func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes, opt backends.SaveOptions, grace time.Duration) (*backends.Record, error) {
-	rn, ok := s.back.(backends.Renewer)
+	rn, ok := backends.As[backends.Renewer](s.back)
 	if !ok {
-		return nil, fmt.Errorf("layered session store: the back store %q cannot renew: %w", s.back.Info().Name, backends.ErrUnsupported)
+		return nil, s.unsupported("renew")
 	}
 	genTo := s.generation(to)
 	r, err := rn.Renew(ctx, from, to, ch, opt, grace)
@@ -259,26 +267,53 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	return err
 }
 
-// Exists implements backends.Store (asks the back).
+// unsupported is the error of an operation the back store cannot do.
+func (s *Store) unsupported(op string) error {
+	return fmt.Errorf("layered session store: the back store %q cannot %s: %w", backends.InfoOf(s.back).Name, op, backends.ErrUnsupported)
+}
+
+// Exists implements backends.Exister: it asks the back (a Load of the back
+// when the back is no Exister).
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
-	return s.back.Exists(ctx, id)
+	if ex, ok := backends.As[backends.Exister](s.back); ok {
+		return ex.Exists(ctx, id)
+	}
+	_, err := s.back.Load(ctx, id)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, backends.ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
-// Iterate implements backends.Store (iterates the back).
+// Iterate implements backends.Iterator: it iterates the back
+// (backends.ErrUnsupported when the back is no Iterator).
 func (s *Store) Iterate(ctx context.Context, fn func(backends.Record) error) error {
-	return s.back.Iterate(ctx, fn)
+	it, ok := backends.As[backends.Iterator](s.back)
+	if !ok {
+		return s.unsupported("iterate")
+	}
+	return it.Iterate(ctx, fn)
 }
 
-// Setup implements backends.Store (sets the back up).
-func (s *Store) Setup(ctx context.Context) error { return s.back.Setup(ctx) }
+// Setup implements backends.Setupper: it sets the back up (nothing to do
+// when the back is no Setupper).
+func (s *Store) Setup(ctx context.Context) error { return backends.Setup(ctx, s.back) }
 
-// DeleteOlderThan implements backends.Store. The back deletes; when it
-// deleted anything, front copies not saved within age are dropped too, so
-// this instance stops serving them at once (other instances' copies expire
+// DeleteOlderThan implements backends.Sweeper. The back deletes
+// (backends.ErrUnsupported when the back is no Sweeper); when it deleted
+// anything, front copies not saved within age are dropped too, so this
+// instance stops serving them at once (other instances' copies expire
 // within LocalTTL).
 func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, error) {
+	sw, ok := backends.As[backends.Sweeper](s.back)
+	if !ok {
+		return 0, s.unsupported("delete old sessions")
+	}
 	cutoff := s.now().Add(-age)
-	n, err := s.back.DeleteOlderThan(ctx, age)
+	n, err := sw.DeleteOlderThan(ctx, age)
 	if err != nil || n == 0 {
 		return n, err
 	}
@@ -304,10 +339,10 @@ func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, 
 	return n, nil
 }
 
-// Info implements backends.Store: named "layered", with the back's
+// Info implements backends.Describer: named "layered", with the back's
 // abilities.
 func (s *Store) Info() backends.Info {
-	bi := s.back.Info()
+	bi := backends.InfoOf(s.back)
 	return backends.Info{Name: "layered", CrossProcess: bi.CrossProcess, Merges: bi.Merges, ExpiresNatively: bi.ExpiresNatively}
 }
 

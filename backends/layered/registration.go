@@ -8,16 +8,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessionfx/session/backends"
-	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/config"
 )
 
-// Config is the session.layered configuration subtree.
+// Config is the [layered] section (before: session.layered, still read
+// from there with a deprecation warning).
 type Config struct {
 	// Front is the kvcache container that holds the short-lived copies
 	// (normally on a memory backend).
 	Front string `koanf:"front"`
-	// Back is "gorm" (the [gorm] table store) or the name of a kvcache
-	// container (normally on a redis backend) holding the sessions.
+	// Back is the name of a registered store (e.g. "gorm", opened with
+	// its own section, as [session] store = gorm would) or else the name
+	// of a kvcache container (normally on a redis backend) holding the
+	// sessions. A store name wins over a container of the same name.
 	Back string `koanf:"back"`
 	// LocalTTL is how long a front copy lives (0: DefaultLocalTTL): the
 	// bound on how long another instance may serve a stale copy.
@@ -25,18 +28,22 @@ type Config struct {
 }
 
 // ConfigPath is where Registration reads Config.
-const ConfigPath = "session.layered"
+const ConfigPath = "layered"
+
+// MinLocalTTL is the smallest positive local_ttl the registration accepts:
+// a shorter front lifetime is never what was meant.
+const MinLocalTTL = time.Millisecond
 
 // Registration registers the store as "layered". Its constructor reads
-// session.layered (Config): the front is env.KV's container Config.Front;
+// [layered] (Config): the front is env.KV's container Config.Front;
 // the back is the gorm store (built as gormstore.Registration would, from
 // [gorm]) when Config.Back is "gorm", else a backends.KVStore on env.KV's
 // container Config.Back.
 func Registration() backends.Registration {
-	return backends.Registration{Name: "layered", New: newFromEnv}
+	return backends.Registration{Name: "layered", Section: "layered", Config: Config{}, New: newFromEnv}
 }
 
-func newFromEnv(env backends.Env) (backends.Store, error) {
+func newFromEnv(env backends.Env) (backends.Storage, error) {
 	cfg := Config{LocalTTL: DefaultLocalTTL}
 	if env.Config != nil {
 		if err := env.Config(ConfigPath, &cfg); err != nil {
@@ -45,16 +52,17 @@ func newFromEnv(env backends.Env) (backends.Store, error) {
 	}
 	switch {
 	case cfg.Front == "":
-		return nil, errors.New("session.layered.front is empty: want the name of a kvcache container (backend = layered needs one)")
+		return nil, &config.Error{Key: "layered.front", Allowed: "the name of a kvcache container (store = layered needs one)"}
 	case cfg.Back == "":
-		return nil, errors.New(`session.layered.back is empty: want "gorm" or the name of a kvcache container (backend = layered needs one)`)
+		return nil, &config.Error{Key: "layered.back", Allowed: "the name of a registered store (e.g. gorm) or of a kvcache container (store = layered needs one)"}
 	case cfg.Back == cfg.Front:
-		return nil, fmt.Errorf("session.layered.back = %q is also session.layered.front: want a different store behind the front", cfg.Back)
-	case cfg.LocalTTL < 0:
-		return nil, fmt.Errorf("session.layered.local_ttl = %s: want a duration of 0 (default %s) or more", cfg.LocalTTL, DefaultLocalTTL)
+		return nil, &config.Error{Key: "layered.back", Value: cfg.Back, Allowed: "a store other than layered.front"}
+	case cfg.LocalTTL < 0 || (cfg.LocalTTL > 0 && cfg.LocalTTL < MinLocalTTL):
+		return nil, &config.Error{Key: "layered.local_ttl", Value: cfg.LocalTTL.String(),
+			Allowed: fmt.Sprintf("0 (the default, %s) or at least %s", DefaultLocalTTL, MinLocalTTL)}
 	}
 	if env.KV == nil {
-		return nil, errors.New("the layered store needs a kvcache.Cache for session.layered.front, and none is configured (Env.KV is nil)")
+		return nil, errors.New("the layered store needs a kvcache.Cache for layered.front, and none is configured (Env.KV is nil)")
 	}
 	log := env.Logger
 	if log == nil {
@@ -62,24 +70,34 @@ func newFromEnv(env backends.Env) (backends.Store, error) {
 	}
 	front, err := env.KV.Container(cfg.Front)
 	if err != nil {
-		return nil, fmt.Errorf("session.layered.front = %q: %w", cfg.Front, err)
+		return nil, fmt.Errorf("layered.front = %q: %w", cfg.Front, err)
 	}
-	var back backends.Store
-	if cfg.Back == "gorm" {
-		back, err = gormstore.Registration().New(env)
-		if err != nil {
-			return nil, fmt.Errorf("session.layered.back = gorm: %w", err)
-		}
-	} else {
-		c, err := env.KV.Container(cfg.Back)
-		if err != nil {
-			return nil, fmt.Errorf("session.layered.back = %q: %w", cfg.Back, err)
-		}
-		if !c.CrossProcess() {
-			log.Warn("layered session store: the back container is in process memory, so sessions are neither shared between instances nor kept across restarts; put it on a redis backend or use back = gorm",
-				zap.String("back", cfg.Back))
-		}
-		back = backends.NewKVStore(c)
+	back, err := openBack(env, cfg.Back, log)
+	if err != nil {
+		return nil, err
 	}
 	return New(front, back, WithLocalTTL(cfg.LocalTTL), WithLogger(log)), nil
+}
+
+// openBack opens the back store: the registered store named back (through
+// env.Open), else a KVStore on the kvcache container named back.
+func openBack(env backends.Env, back string, log *zap.Logger) (backends.Store, error) {
+	if env.Open != nil {
+		st, err := env.Open(back)
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, backends.ErrUnknownStore) {
+			return nil, fmt.Errorf("layered.back = %q: %w", back, err)
+		}
+	}
+	c, err := env.KV.Container(back)
+	if err != nil {
+		return nil, fmt.Errorf("layered.back = %q: neither a registered store nor a kvcache container: %w", back, err)
+	}
+	if !c.CrossProcess() {
+		log.Warn("layered session store: the back container is in process memory, so sessions are neither shared between instances nor kept across restarts; put it on a redis backend or use a store such as gorm",
+			zap.String("back", back))
+	}
+	return backends.NewKVStore(c), nil
 }

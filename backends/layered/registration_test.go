@@ -17,7 +17,7 @@ import (
 )
 
 // env returns a store Env whose configuration holds lc under
-// session.layered and gc under gorm.
+// layered and gc under gorm.
 func env(t *testing.T, lc layered.Config, gc gormstore.Config) backends.Env {
 	kv, err := kvcache.New(kvcache.Config{
 		Backends: map[string]kvcache.BackendConfig{
@@ -55,21 +55,22 @@ func env(t *testing.T, lc layered.Config, gc gormstore.Config) backends.Env {
 
 func TestRegistrationGorm(t *testing.T) {
 	gc := gormstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "s.sqlite3"), Table: "sess"}
-	reg, err := backends.NewRegistry(layered.Registration())
+	reg, err := backends.NewRegistry(layered.Registration(), gormstore.Registration())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := reg.Create("layered", env(t, layered.Config{Front: "near", Back: "gorm", LocalTTL: 2 * time.Second}, gc))
+	created, err := reg.Create("layered", env(t, layered.Config{Front: "near", Back: "gorm", LocalTTL: 2 * time.Second}, gc))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
+	st := created.(*layered.Store)
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Setup(t.Context()); err != nil { // the module does this in OnStart
 		t.Fatal(err)
 	}
-	ls := st.(*layered.Store)
-	if ls.Front().Name() != "near" || ls.LocalTTL() != 2*time.Second || ls.Back().Info().Name != "gorm" {
-		t.Fatalf("front %q, local ttl %s, back %q; want near, 2s, gorm", ls.Front().Name(), ls.LocalTTL(), ls.Back().Info().Name)
+	ls := st
+	if ls.Front().Name() != "near" || ls.LocalTTL() != 2*time.Second || backends.InfoOf(ls.Back()).Name != "gorm" {
+		t.Fatalf("front %q, local ttl %s, back %q; want near, 2s, gorm", ls.Front().Name(), ls.LocalTTL(), backends.InfoOf(ls.Back()).Name)
 	}
 	id := uuid.NewString()
 	if _, err := st.Save(t.Context(), id, set("a", int64(1)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), New: true}); err != nil {
@@ -82,7 +83,7 @@ func TestRegistrationGorm(t *testing.T) {
 }
 
 func TestRegistrationContainer(t *testing.T) {
-	reg, _ := backends.NewRegistry(layered.Registration())
+	reg, _ := backends.NewRegistry(layered.Registration(), gormstore.Registration())
 	st, err := reg.Create("layered", env(t, layered.Config{Front: "near", Back: "far"}, gormstore.Config{}))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -102,18 +103,18 @@ func TestRegistrationErrors(t *testing.T) {
 		cfg  layered.Config
 		want string
 	}{
-		{layered.Config{Back: "gorm"}, "session.layered.front"},
-		{layered.Config{Front: "near"}, "session.layered.back"},
-		{layered.Config{Front: "near", Back: "near"}, "session.layered.back"},
-		{layered.Config{Front: "near", Back: "far", LocalTTL: -time.Second}, "session.layered.local_ttl"},
+		{layered.Config{Back: "gorm"}, "layered.front"},
+		{layered.Config{Front: "near"}, "layered.back"},
+		{layered.Config{Front: "near", Back: "near"}, "layered.back"},
+		{layered.Config{Front: "near", Back: "far", LocalTTL: -time.Second}, "layered.local_ttl"},
 	} {
-		reg, _ := backends.NewRegistry(layered.Registration())
+		reg, _ := backends.NewRegistry(layered.Registration(), gormstore.Registration())
 		_, err := reg.Create("layered", env(t, tc.cfg, gormstore.Config{}))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Create with %+v: %v; want an error naming %s", tc.cfg, err, tc.want)
 		}
 	}
-	reg, _ := backends.NewRegistry(layered.Registration())
+	reg, _ := backends.NewRegistry(layered.Registration(), gormstore.Registration())
 	e := env(t, layered.Config{Front: "near", Back: "far"}, gormstore.Config{})
 	e.KV = nil
 	if _, err := reg.Create("layered", e); err == nil || !strings.Contains(err.Error(), "kvcache") {
@@ -121,7 +122,7 @@ func TestRegistrationErrors(t *testing.T) {
 	}
 	e = env(t, layered.Config{Front: "near", Back: "gorm"}, gormstore.Config{Driver: "oracle"})
 	_, err := reg.Create("layered", e)
-	if !errors.Is(err, gormstore.ErrConfig) || !strings.Contains(err.Error(), "session.layered.back = gorm") {
-		t.Errorf("Create with a bad [gorm] driver: %v; want gormstore.ErrConfig naming session.layered.back", err)
+	if !errors.Is(err, gormstore.ErrConfig) || !strings.Contains(err.Error(), `back = "gorm"`) {
+		t.Errorf("Create with a bad [gorm] driver: %v; want gormstore.ErrConfig naming layered.back", err)
 	}
 }

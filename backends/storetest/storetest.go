@@ -1,4 +1,4 @@
-// Package storetest is the contract test suite every backends.Store runs: a
+// Package storetest is the contract test suite every session store runs: a
 // new store proves itself by passing it.
 //
 //	func TestContract(t *testing.T) {
@@ -9,11 +9,20 @@
 //		})
 //	}
 //
-// Run calls newStore once per subtest and calls Setup on every store it gets.
-// Ids are random UUIDs and every check filters on them, so stores over a
-// shared backend work; still, give each call a fresh namespace (table, key
-// prefix) where you can: the DeleteOlderThan subtest deletes every old
-// session it finds.
+// Run tests a server-side backends.Store: the core contract (Load, Save,
+// Delete, Touch) always, and each optional capability the store implements
+// (found as backends.As finds it): Describer (Info), Setupper, Exister,
+// Iterator, Sweeper (the DeleteOlderThan subtest) and Renewer (the renewal
+// subtests). A subtest of a capability the store lacks is skipped with a
+// message naming the interface; checks of a capability inside other
+// subtests (Exists after a delete, say) are left out. RunClient tests a
+// client-side backends.ClientStore (Open and Seal).
+//
+// Run calls newStore once per subtest and calls backends.Setup on every
+// store it gets. Ids are random UUIDs and every check filters on them, so
+// stores over a shared backend work; still, give each call a fresh
+// namespace (table, key prefix) where you can: the DeleteOlderThan subtest
+// deletes every old session it finds.
 package storetest
 
 import (
@@ -42,13 +51,18 @@ type config struct {
 	ignoreKeys                                                 []string
 }
 
-// SkipIterate skips the Iterate checks (the store returns ErrUnsupported).
+// SkipIterate skips the Iterate checks of a store that implements
+// backends.Iterator but returns ErrUnsupported (one whose ability depends on
+// what it wraps). A store that is no Iterator needs no option.
 func SkipIterate() Option { return func(c *config) { c.skipIterate = true } }
 
-// SkipDeleteOlderThan skips the DeleteOlderThan checks.
+// SkipDeleteOlderThan skips the DeleteOlderThan checks of a store that
+// implements backends.Sweeper but returns ErrUnsupported. A store that is no
+// Sweeper needs no option.
 func SkipDeleteOlderThan() Option { return func(c *config) { c.skipDeleteOlderThan = true } }
 
-// SkipTouch skips the Touch checks.
+// SkipTouch skips the Touch checks (Touch is core: say in a comment next
+// to the call why the store cannot honour it).
 func SkipTouch() Option { return func(c *config) { c.skipTouch = true } }
 
 // LastWriteWins declares that Save does not merge concurrent changes
@@ -82,7 +96,8 @@ type suite struct {
 	newStore func(t *testing.T) backends.Store
 }
 
-// Run runs the Store contract against stores made by newStore.
+// Run runs the Store contract, and the contract of every capability the
+// store implements, against stores made by newStore.
 func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Option) {
 	s := &suite{config: config{precision: time.Millisecond, concurrency: 50}, newStore: newStore}
 	for _, o := range opts {
@@ -127,10 +142,34 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 func (s *suite) store(t *testing.T) backends.Store {
 	t.Helper()
 	st := s.newStore(t)
-	if err := st.Setup(t.Context()); err != nil {
+	if err := backends.Setup(t.Context(), st); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
 	return st
+}
+
+// exister returns st's Exister, or false when it has none.
+func exister(st backends.Store) (backends.Exister, bool) {
+	return backends.As[backends.Exister](st)
+}
+
+// iterator returns st's Iterator, or false when it has none or the suite
+// was told to skip Iterate.
+func (s *suite) iterator(st backends.Store) (backends.Iterator, bool) {
+	if s.skipIterate {
+		return nil, false
+	}
+	return backends.As[backends.Iterator](st)
+}
+
+// need returns st's T or skips the test, naming the missing interface.
+func need[T any](t *testing.T, st backends.Store, iface string) T {
+	t.Helper()
+	c, ok := backends.As[T](st)
+	if !ok {
+		t.Skipf("%T does not implement backends.%s (an optional capability)", st, iface)
+	}
+	return c
 }
 
 func newID() string { return uuid.NewString() }
@@ -200,8 +239,10 @@ func wantNotFound(t *testing.T, st backends.Store, id, what string) {
 	if !errors.Is(err, backends.ErrNotFound) {
 		t.Fatalf("%s: Load = %+v, %v; want ErrNotFound", what, r, err)
 	}
-	if ok, err := st.Exists(t.Context(), id); err != nil || ok {
-		t.Fatalf("%s: Exists = %v, %v; want false", what, ok, err)
+	if ex, ok := exister(st); ok {
+		if ok, err := ex.Exists(t.Context(), id); err != nil || ok {
+			t.Fatalf("%s: Exists = %v, %v; want false", what, ok, err)
+		}
 	}
 }
 
@@ -217,16 +258,20 @@ func within(t *testing.T, what string, got, lo, hi time.Time, tol time.Duration)
 // that a server counts down.
 func (s *suite) expTol() time.Duration { return s.precision + 250*time.Millisecond }
 
+// testSetup: Setup (when the store is a Setupper) is idempotent, and what
+// the store declares (Info, or the default backends.InfoOf gives a store
+// without it) matches the suite's options.
 func (s *suite) testSetup(t *testing.T) {
 	st := s.store(t)
-	if err := st.Setup(t.Context()); err != nil {
+	if err := backends.Setup(t.Context(), st); err != nil {
 		t.Fatalf("second Setup: %v (Setup must be idempotent)", err)
 	}
-	if st.Info().Name == "" {
+	info := backends.InfoOf(st)
+	if info.Name == "" {
 		t.Fatalf("Info().Name is empty")
 	}
-	if s.lastWriteWins == st.Info().Merges {
-		t.Fatalf("Info().Merges = %v, but the suite was told LastWriteWins = %v", st.Info().Merges, s.lastWriteWins)
+	if s.lastWriteWins == info.Merges {
+		t.Fatalf("Info().Merges = %v, but the suite was told LastWriteWins = %v (a store that does not merge must say so with Info)", info.Merges, s.lastWriteWins)
 	}
 }
 
@@ -260,8 +305,10 @@ func (s *suite) testSaveCreates(t *testing.T) {
 	within(t, "loaded Created", got.Created, r.Created, r.Created, s.precision)
 	within(t, "loaded Updated", got.Updated, r.Updated, r.Updated, s.precision)
 	within(t, "loaded Expires", got.Expires, exp, exp, s.expTol())
-	if ok, err := st.Exists(t.Context(), id); err != nil || !ok {
-		t.Fatalf("Exists of a saved session = %v, %v; want true", ok, err)
+	if ex, ok := exister(st); ok {
+		if ok, err := ex.Exists(t.Context(), id); err != nil || !ok {
+			t.Fatalf("Exists of a saved session = %v, %v; want true", ok, err)
+		}
 	}
 
 	// No expiry at all.
@@ -372,13 +419,15 @@ func (s *suite) testExpiry(t *testing.T) {
 	exp := time.Now().Add(lead)
 	mustSave(t, st, id, set("a", int64(1)), backends.SaveOptions{Expires: exp, New: true})
 	mustLoad(t, st, id)
-	if ok, err := st.Exists(t.Context(), id); err != nil || !ok {
-		t.Fatalf("Exists before expiry = %v, %v; want true", ok, err)
+	if ex, ok := exister(st); ok {
+		if ok, err := ex.Exists(t.Context(), id); err != nil || !ok {
+			t.Fatalf("Exists before expiry = %v, %v; want true", ok, err)
+		}
 	}
 	time.Sleep(time.Until(exp) + s.precision + 100*time.Millisecond)
 	wantNotFound(t, st, id, "after expiry")
-	if !s.skipIterate {
-		if seen := s.collect(t, st, id); len(seen) != 0 {
+	if it, ok := s.iterator(st); ok {
+		if seen := collect(t, it, id); len(seen) != 0 {
 			t.Fatalf("Iterate returned an expired session")
 		}
 	}
@@ -568,10 +617,10 @@ func (s *suite) testConcurrentBase(t *testing.T) {
 }
 
 // collect returns the records Iterate yields for the given ids.
-func (s *suite) collect(t *testing.T, st backends.Store, ids ...string) map[string]backends.Record {
+func collect(t *testing.T, it backends.Iterator, ids ...string) map[string]backends.Record {
 	t.Helper()
 	seen := map[string]backends.Record{}
-	err := st.Iterate(t.Context(), func(r backends.Record) error {
+	err := it.Iterate(t.Context(), func(r backends.Record) error {
 		if slices.Contains(ids, r.ID) {
 			if _, dup := seen[r.ID]; dup {
 				return fmt.Errorf("session %s yielded twice", r.ID)
@@ -588,11 +637,12 @@ func (s *suite) collect(t *testing.T, st backends.Store, ids ...string) map[stri
 
 func (s *suite) testIterate(t *testing.T) {
 	st := s.store(t)
+	it := need[backends.Iterator](t, st, "Iterator")
 	ids := []string{newID(), newID(), newID()}
 	for i, id := range ids {
 		mustSave(t, st, id, set("i", int64(i)), fresh())
 	}
-	seen := s.collect(t, st, ids...)
+	seen := collect(t, it, ids...)
 	if len(seen) != len(ids) {
 		t.Fatalf("Iterate yielded %d of the %d saved sessions", len(seen), len(ids))
 	}
@@ -606,7 +656,7 @@ func (s *suite) testIterate(t *testing.T) {
 
 	errStop := errors.New("stop")
 	calls := 0
-	err := st.Iterate(t.Context(), func(backends.Record) error {
+	err := it.Iterate(t.Context(), func(backends.Record) error {
 		calls++
 		return errStop
 	})
@@ -617,6 +667,7 @@ func (s *suite) testIterate(t *testing.T) {
 
 func (s *suite) testDeleteOlderThan(t *testing.T) {
 	st := s.store(t)
+	sw := need[backends.Sweeper](t, st, "Sweeper")
 	age := 200*time.Millisecond + 2*s.precision
 	old, kept := newID(), newID()
 	mustSave(t, st, old, set("a", int64(1)), backends.SaveOptions{New: true})
@@ -632,7 +683,7 @@ func (s *suite) testDeleteOlderThan(t *testing.T) {
 	} else {
 		mustSave(t, st, kept, set("b", int64(2)), hour())
 	}
-	n, err := st.DeleteOlderThan(t.Context(), age)
+	n, err := sw.DeleteOlderThan(t.Context(), age)
 	if err != nil {
 		t.Fatalf("DeleteOlderThan: %v", err)
 	}
@@ -691,9 +742,9 @@ func (s *suite) testEndedStaysEnded(t *testing.T) {
 func (s *suite) renewer(t *testing.T) (backends.Store, backends.Renewer) {
 	t.Helper()
 	st := s.store(t)
-	rn, ok := st.(backends.Renewer)
+	rn, ok := backends.As[backends.Renewer](st)
 	if !ok {
-		t.Skipf("%T does not implement backends.Renewer: renewal is a save and a delete, and saves in flight are dropped", st)
+		t.Skipf("%T does not implement backends.Renewer (an optional capability): renewal is a save and a delete, and saves in flight are dropped", st)
 	}
 	return st, rn
 }
@@ -739,8 +790,8 @@ func (s *suite) testSaveAfterRenew(t *testing.T) {
 	mustSave(t, st, to, set("late", true), hour())
 	want["late"] = true
 	s.wantData(t, "new id after a forwarded save", want, mustLoad(t, st, to))
-	if !s.skipIterate {
-		if seen := s.collect(t, st, from, to); len(seen) != 1 {
+	if it, ok := s.iterator(st); ok {
+		if seen := collect(t, it, from, to); len(seen) != 1 {
 			t.Fatalf("Iterate yielded %d of {old id, new id}; want only the new id", len(seen))
 		}
 	}
@@ -828,9 +879,6 @@ func (s *suite) racers(t *testing.T, st backends.Store, id string, base *backend
 
 // testConcurrentDelete: savers racing a Delete never bring the session back.
 func (s *suite) testConcurrentDelete(t *testing.T) {
-	if s.lastWriteWins {
-		t.Skip("last write wins: a client-side store cannot revoke")
-	}
 	st := s.store(t)
 	for _, n := range []int{8, s.concurrency} {
 		for trial := range lifecycleTrials {
@@ -842,8 +890,10 @@ func (s *suite) testConcurrentDelete(t *testing.T) {
 			if !errors.Is(err, backends.ErrNotFound) {
 				t.Fatalf("%d savers, trial %d: the deleted session loads again (%d keys, err %v)", n, trial, len(r.Data), err)
 			}
-			if ok, err := st.Exists(t.Context(), id); err != nil || ok {
-				t.Fatalf("%d savers, trial %d: Exists of the deleted session = %v, %v", n, trial, ok, err)
+			if ex, ok := exister(st); ok {
+				if ok, err := ex.Exists(t.Context(), id); err != nil || ok {
+					t.Fatalf("%d savers, trial %d: Exists of the deleted session = %v, %v", n, trial, ok, err)
+				}
 			}
 		}
 	}
@@ -853,7 +903,7 @@ func (s *suite) testConcurrentDelete(t *testing.T) {
 // and every save they were told succeeded is in the renewed session.
 func (s *suite) testConcurrentRenew(t *testing.T) {
 	if s.lastWriteWins {
-		t.Skip("last write wins: a client-side store cannot revoke")
+		t.Skip("last write wins: a save acknowledged before the renewal may be overwritten")
 	}
 	st, rn := s.renewer(t)
 	for _, n := range []int{8, s.concurrency} {
@@ -890,9 +940,6 @@ func (s *suite) testConcurrentRenew(t *testing.T) {
 // (ErrNotFound, nothing under the new id) or it won (the new id holds the
 // session); the old id never loads again either way.
 func (s *suite) testRenewRacingDelete(t *testing.T) {
-	if s.lastWriteWins {
-		t.Skip("last write wins: a client-side store cannot revoke")
-	}
 	st, rn := s.renewer(t)
 	won, lost := 0, 0
 	for trial := range lifecycleTrials {

@@ -40,6 +40,7 @@ import (
 	sqlite "github.com/glebarez/go-sqlite"
 	"go.uber.org/zap"
 
+	"github.com/sessionfx/session/config"
 	"github.com/sessionfx/session/kvcache"
 )
 
@@ -100,7 +101,15 @@ var ErrClosed = errors.New("kvcache file backend: closed")
 func Registration() kvcache.TypeRegistration {
 	return kvcache.TypeRegistration{Name: TypeName, New: func(name string, cfg kvcache.BackendConfig, log *zap.Logger) (kvcache.Backend, error) {
 		return New(name, cfg, log)
-	}}
+	}, Validate: validate}
+}
+
+// validate is the Registration's check of a file backend's settings as
+// configured: it needs a path (New checks the rest, on the disk).
+func validate(b kvcache.BackendConfig, p *config.Problems) {
+	if strings.TrimSpace(b.Path) == "" {
+		p.Bad("path", b.Path, "the file that holds the cache, e.g. ${here}/_sessions.sqlite3")
+	}
 }
 
 // New opens (creating when absent) the SQLite file cfg.Path. A relative

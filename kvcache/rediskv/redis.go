@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net/url"
 	"sort"
 	"strconv"
@@ -25,6 +24,8 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/zap"
 
+	"github.com/sessionfx/session/config"
+	"github.com/sessionfx/session/internal/retry"
 	"github.com/sessionfx/session/kvcache"
 )
 
@@ -86,7 +87,54 @@ var (
 func Registration() kvcache.TypeRegistration {
 	return kvcache.TypeRegistration{Name: "redis", New: func(name string, cfg kvcache.BackendConfig, log *zap.Logger) (kvcache.Backend, error) {
 		return New(name, cfg, log)
-	}}
+	}, Validate: validate}
+}
+
+// validate is the Registration's check of a redis backend's settings as
+// configured: its url (the problem named, the password never shown), the
+// floors of its durations and its pool_size.
+func validate(b kvcache.BackendConfig, p *config.Problems) {
+	if problem := urlProblem(b.URL); problem != "" {
+		p.BadBecause("url", b.URL, problem, "a URL like redis://127.0.0.1:6379/0 or rediss://user:password@host:6380/0")
+	}
+	for _, d := range []struct {
+		key     string
+		v       time.Duration
+		allowed string
+	}{
+		{"client_cache_ttl", b.ClientCacheTTL, "0 (the default, 30s) or at least 1ms"},
+		{"dial_timeout", b.DialTimeout, "0 (the default, 2s) or at least 1ms"},
+		{"command_timeout", b.CommandTimeout, "0 (the default, 2s) or at least 1ms"},
+	} {
+		if d.v < 0 || (d.v > 0 && d.v < MinDuration) {
+			p.Bad(d.key, d.v, d.allowed)
+		}
+	}
+	if b.PoolSize < 0 {
+		p.Bad("pool_size", b.PoolSize, "a whole number, 0 or more (0 = client default)")
+	}
+}
+
+// urlProblem says what is wrong with a redis backend URL ("" when
+// nothing), without repeating any part of it: it may hold a password.
+func urlProblem(raw string) string {
+	u, err := config.ParseURLSafely(raw)
+	switch {
+	case err != nil:
+		return err.Error()
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return "its scheme is not redis:// or rediss://"
+	case u.Opaque != "":
+		return `it has no "//" after the scheme`
+	case u.Hostname() == "":
+		return "it names no host"
+	}
+	if p := strings.TrimPrefix(u.Path, "/"); u.Path != "" {
+		if _, err := strconv.Atoi(p); err != nil || strings.Contains(p, "/") {
+			return "its path is not a database number like /0"
+		}
+	}
+	return ""
 }
 
 // MinDuration is the smallest positive client_cache_ttl, dial_timeout and
@@ -624,7 +672,7 @@ return 1`)
 func (b *Backend) Update(ctx context.Context, key string, fn kvcache.UpdateFunc) error {
 	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+			if err := retry.Wait(ctx, attempt, maxUpdateBackoff); err != nil {
 				return b.wrap("UPDATE", err)
 			}
 		}
@@ -689,23 +737,6 @@ func (b *Backend) CompareAndSwap(ctx context.Context, key string, old, value []b
 	cctx, cancel := b.ctx(ctx)
 	defer cancel()
 	return b.cas(cctx, key, sha1Hex(old), value, ttl)
-}
-
-func backoff(attempt int) time.Duration {
-	d := time.Millisecond << min(attempt-1, 5)
-	d = min(d, maxUpdateBackoff)
-	return d/2 + time.Duration(mrand.Int64N(int64(d)))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // escapeGlob escapes the characters SCAN MATCH treats as patterns.
