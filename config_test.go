@@ -362,41 +362,6 @@ member = x
 	}
 }
 
-func TestConfigINIInlineComments(t *testing.T) {
-	cf := cfgLoad(t, cfgWrite(t, "c.cfg", `[session]
-container = sessions ; semicolon comment
-store = kvcache    # hash comment
-[gorm]
-table = sessions;not-a-comment
-dsn = "postgres://u:p#w@h/db" ; quoted value
-`))
-	sc, err := LoadConfig(cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sc.Container != "sessions" || sc.Store != "kvcache" {
-		t.Errorf("inline comments not stripped: container=%q store=%q", sc.Container, sc.Store)
-	}
-	if got := cf.Koanf().String("gorm.dsn"); got != "postgres://u:p#w@h/db" {
-		t.Errorf("gorm.dsn = %q", got)
-	}
-	// ";" without a space before it is part of the value.
-	if got := cf.Koanf().String("gorm.table"); got != "sessions;not-a-comment" {
-		t.Errorf("gorm.table = %q, want the ; kept", got)
-	}
-}
-
-func TestConfigCaseAndSpellings(t *testing.T) {
-	cf := cfgLoad(t, cfgWrite(t, "c.ini", "[Session]\nHASH_IDS = off\nCookie.Persist = NO\ncookie.http_only = 0\ncookie.same_site = Strict\n"))
-	sc, err := LoadConfig(cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sc.HashIDs || sc.Cookie.Persist || sc.Cookie.HTTPOnly || sc.Cookie.SameSite != "strict" {
-		t.Errorf("got %+v", sc)
-	}
-}
-
 func TestSessionConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
