@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/zap"

@@ -33,6 +33,6 @@ func FileKVBuilder() Builder {
 			removeAll(dir)
 			return nil, err
 		}
-		return NewSessionfxTarget("file", "kvcache file (SQLite WAL, synchronous=FULL, glebarez, pure Go)", s, o, func() { closeFn(); removeAll(dir) })
+		return NewSessionfxTarget("file", "kvcache file (SQLite WAL, synchronous=FULL, modernc.org/sqlite, pure Go)", s, o, func() { closeFn(); removeAll(dir) })
 	}}
 }

@@ -197,7 +197,7 @@ func scsBuilders() []Builder {
 				}
 			}
 			st := sqlite3store.NewWithConfig(db, sqlite3store.Config{TableName: "sessions"})
-			return NewSCSTarget("sqlite", "scs/sqlite3store on the same SQLite driver (glebarez, pure Go)", st, o, func() {
+			return NewSCSTarget("sqlite", "scs/sqlite3store on the same SQLite driver (modernc.org/sqlite via libtnb/sqlite, pure Go)", st, o, func() {
 				_ = db.Close()
 				removeAll(dir)
 			}), nil

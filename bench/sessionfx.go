@@ -222,7 +222,7 @@ func sessionfxBuilders() []Builder {
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("sqlite", "gormstore on SQLite file (glebarez, pure Go)", s, o, func() { _ = s.Close(); removeAll(dir) })
+			return NewSessionfxTarget("sqlite", "gormstore on SQLite file (modernc.org/sqlite via libtnb/sqlite, pure Go)", s, o, func() { _ = s.Close(); removeAll(dir) })
 		}},
 		{"sessionfx", "postgres", func(_ context.Context, o Options) (*Target, error) {
 			s, closeFn, err := NewGormPostgres(UniqueName("sfxbench_"))

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"go.uber.org/zap"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
@@ -165,9 +164,7 @@ func open(cfg Config, log *zap.Logger) (*gorm.DB, error) {
 	memory := false
 	switch cfg.Driver {
 	case "sqlite":
-		var dsn string
-		dsn, memory = sqliteDSN(cfg.DSN)
-		dial = sqlite.Open(dsn)
+		dial, memory = openSQLite(cfg.DSN)
 	case "postgres":
 		dial = postgres.Open(cfg.DSN)
 	case "mysql":
@@ -219,25 +216,6 @@ func open(cfg Config, log *zap.Logger) (*gorm.DB, error) {
 		return nil, fmt.Errorf("gormstore: connecting to %s database (%s): %w", cfg.Driver, dsnNotShown, err)
 	}
 	return db, nil
-}
-
-// sqliteDSN adds the pragmas the store relies on unless the DSN sets them,
-// and reports whether the database is in memory.
-func sqliteDSN(dsn string) (string, bool) {
-	memory := strings.Contains(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
-	add := func(marker, param string) {
-		if !strings.Contains(dsn, marker) {
-			dsn = addParam(dsn, param)
-		}
-	}
-	add("busy_timeout", "_pragma=busy_timeout(5000)")
-	if !memory {
-		add("journal_mode", "_pragma=journal_mode(WAL)")
-		add("synchronous", "_pragma=synchronous(NORMAL)")
-	}
-	add("foreign_keys", "_pragma=foreign_keys(1)")
-	add("_txlock", "_txlock=immediate")
-	return dsn, memory
 }
 
 func addParam(dsn, param string) string {

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
@@ -162,11 +161,7 @@ func NewFromConfig(cfg Config, log *zap.Logger, opts ...Option) (*Store, error) 
 }
 
 func isMemorySQLite(db *gorm.DB) bool {
-	d, ok := db.Dialector.(*sqlite.Dialector)
-	if !ok {
-		return false
-	}
-	return d.DSN == "" || strings.Contains(d.DSN, ":memory:") || strings.Contains(d.DSN, "mode=memory")
+	return sqliteInMemory(db)
 }
 
 // DB returns the store's *gorm.DB (not scoped to the table; see Query).

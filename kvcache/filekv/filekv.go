@@ -1,7 +1,6 @@
 // Package filekv is the embedded file kvcache backend (type = file): one
-// SQLite file, no server, pure Go (github.com/glebarez/go-sqlite on
-// modernc.org/sqlite, no cgo). It is the Go form of score.kvcache's
-// FileCache.
+// SQLite file, no server, pure Go (modernc.org/sqlite, no cgo). It is the
+// Go form of score.kvcache's FileCache.
 //
 //   - Durable: the file is in WAL mode with synchronous = FULL, so a write
 //     whose call returned nil has been fsynced to the write-ahead log. It
@@ -37,8 +36,8 @@ import (
 	"sync"
 	"time"
 
-	sqlite "github.com/glebarez/go-sqlite"
 	"go.uber.org/zap"
+	"modernc.org/sqlite"
 
 	"github.com/sessionfx/session/config"
 	"github.com/sessionfx/session/kvcache"
