@@ -16,7 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -347,12 +348,7 @@ func (s *Session) PopString(key string) string {
 func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.data))
-	for k := range s.data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(s.data))
 }
 
 // Len returns the number of keys.
@@ -474,11 +470,7 @@ func (s *Session) resetLocked() {
 func (s *Session) changesLocked() backends.Changes {
 	ch := backends.Changes{Clear: s.cleared, Set: s.set}
 	if len(s.deleted) > 0 {
-		ch.Delete = make([]string, 0, len(s.deleted))
-		for k := range s.deleted {
-			ch.Delete = append(ch.Delete, k)
-		}
-		sort.Strings(ch.Delete)
+		ch.Delete = slices.Sorted(maps.Keys(s.deleted))
 	}
 	return ch
 }

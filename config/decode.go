@@ -8,10 +8,11 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -259,13 +260,7 @@ func fields(t reflect.Type) map[string]reflect.Type {
 }
 
 func fieldNames(t reflect.Type) []string {
-	fs := fields(t)
-	names := make([]string, 0, len(fs))
-	for n := range fs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(fields(t)))
 }
 
 // decodeLeaf decodes one value the way Unmarshal does, as an *Error naming

@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -222,11 +223,8 @@ func (f *File) loadFile(path string, renames []Rename) error {
 		return inFile(err, abs)
 	}
 	f.warnMoved(applyRenames(m, renames))
-	for k := range m {
-		f.sections = append(f.sections, k)
-	}
+	f.sections = slices.Sorted(maps.Keys(m))
 	collectPaths(m, "", f.fileKeys)
-	sort.Strings(f.sections)
 	if err := f.k.Load(mapProvider(m), nil); err != nil {
 		return fmt.Errorf("config: load %s: %w", abs, err)
 	}

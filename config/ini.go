@@ -6,8 +6,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/ini.v1"
@@ -197,14 +197,7 @@ func firstKey(m map[string]any) string {
 	return keys[0]
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // expandHere replaces ${here} in strings, also inside lists.
 func expandHere(v any, here string) any {

@@ -1,8 +1,9 @@
 package kvcache
 
 import (
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,11 +122,7 @@ func (c Config) validate(cf *config.File, types []TypeRegistration) error {
 	for _, t := range types {
 		engines[t.Name] = t
 	}
-	names := make([]string, 0, len(c.Backends))
-	for n := range c.Backends {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(c.Backends))
 	for _, n := range names {
 		b := c.Backends[n]
 		bp := p.Sub("backends." + n)
@@ -142,12 +139,7 @@ func (c Config) validate(cf *config.File, types []TypeRegistration) error {
 			}
 		}
 	}
-	cnames := make([]string, 0, len(c.Containers))
-	for n := range c.Containers {
-		cnames = append(cnames, n)
-	}
-	sort.Strings(cnames)
-	for _, n := range cnames {
+	for _, n := range slices.Sorted(maps.Keys(c.Containers)) {
 		cc := c.Containers[n]
 		be := cc.Backend
 		if be == "" {

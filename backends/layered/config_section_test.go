@@ -57,8 +57,8 @@ func fromFile(t *testing.T, ini string) (*layered.Store, *observer.ObservedLogs,
 
 func TestSectionDeclared(t *testing.T) {
 	reg := layered.Registration()
-	if reg.Section != "layered" || layered.ConfigPath != "layered" {
-		t.Errorf("Section = %q, ConfigPath = %q; want layered", reg.Section, layered.ConfigPath)
+	if reg.Section != "layered" || layered.Section != "layered" {
+		t.Errorf("Section = %q, layered.Section = %q; want layered", reg.Section, layered.Section)
 	}
 	if _, ok := reg.Config.(layered.Config); !ok {
 		t.Errorf("Config = %T, want layered.Config", reg.Config)

@@ -27,8 +27,9 @@ type Config struct {
 	LocalTTL time.Duration `koanf:"local_ttl"`
 }
 
-// ConfigPath is where Registration reads Config.
-const ConfigPath = "layered"
+// Section is the configuration section the store owns: Registration reads
+// Config from [layered].
+const Section = "layered"
 
 // MinLocalTTL is the smallest positive local_ttl the registration accepts:
 // a shorter front lifetime is never what was meant.
@@ -40,14 +41,14 @@ const MinLocalTTL = time.Millisecond
 // [gorm]) when Config.Back is "gorm", else a backends.KVStore on env.KV's
 // container Config.Back.
 func Registration() backends.Registration {
-	return backends.Registration{Name: "layered", Section: "layered", Config: Config{}, New: newFromEnv}
+	return backends.Registration{Name: "layered", Section: Section, Config: Config{}, New: newFromEnv}
 }
 
 func newFromEnv(env backends.Env) (backends.Storage, error) {
 	cfg := Config{LocalTTL: DefaultLocalTTL}
 	if env.Config != nil {
-		if err := env.Config(ConfigPath, &cfg); err != nil {
-			return nil, fmt.Errorf("reading the [%s] configuration: %w", ConfigPath, err)
+		if err := env.Config(Section, &cfg); err != nil {
+			return nil, fmt.Errorf("reading the [%s] configuration: %w", Section, err)
 		}
 	}
 	switch {

@@ -36,7 +36,7 @@ func env(t *testing.T, lc layered.Config, gc gormstore.Config) backends.Env {
 		Config: func(path string, out any) error {
 			switch p := out.(type) {
 			case *layered.Config:
-				if path != layered.ConfigPath {
+				if path != layered.Section {
 					t.Fatalf("layered config read from %q", path)
 				}
 				if lc.LocalTTL != 0 {

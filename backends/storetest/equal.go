@@ -3,7 +3,8 @@ package storetest
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -80,10 +81,5 @@ func diff(path string, want, got any) string {
 }
 
 func keys(m map[string]any) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, " ")
+	return strings.Join(slices.Sorted(maps.Keys(m)), " ")
 }
