@@ -126,3 +126,24 @@ func TestRegistrationErrors(t *testing.T) {
 		t.Errorf("Create with a bad [gorm] driver: %v; want gormstore.ErrConfig naming layered.back", err)
 	}
 }
+
+// The back is any registered store by name, opened through the registry;
+// a layered store cannot be its own back.
+func TestRegistrationBackByName(t *testing.T) {
+	reg, err := backends.NewRegistry(layered.Registration(), backends.NullRegistration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := reg.Create("layered", env(t, layered.Config{Front: "near", Back: "null"}, gormstore.Config{}))
+	if err != nil {
+		t.Fatalf("Create with back = null: %v", err)
+	}
+	t.Cleanup(func() { _ = created.Close() })
+	if _, ok := created.(*layered.Store).Back().(backends.NullStore); !ok {
+		t.Fatalf("back = %T; want the registered null store", created.(*layered.Store).Back())
+	}
+	_, err = reg.Create("layered", env(t, layered.Config{Front: "near", Back: "layered"}, gormstore.Config{}))
+	if err == nil || !strings.Contains(err.Error(), "opens itself") {
+		t.Fatalf("Create with back = layered: %v; want an error saying the store opens itself", err)
+	}
+}
