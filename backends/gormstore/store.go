@@ -48,6 +48,9 @@ type Store struct {
 	owned      bool // Close closes db
 	memory     bool // sqlite in memory: one process only
 	selectCols []string
+	sql        *sqlRunner // the request path's statements (sqlfast.go)
+	stmts      statements
+	versionInc string // the SQL of version + 1
 }
 
 var (
@@ -137,6 +140,9 @@ func New(db *gorm.DB, opts ...Option) (*Store, error) {
 	for _, c := range m.columns {
 		s.selectCols = append(s.selectCols, c.name)
 	}
+	s.sql = newSQLRunner(s.db)
+	s.buildStatements()
+	s.versionInc = s.sql.quote("version") + " + 1"
 	return s, nil
 }
 
@@ -206,6 +212,7 @@ func (s *Store) Setup(ctx context.Context) error {
 
 // Close closes the database if the store opened it (NewFromConfig).
 func (s *Store) Close() error {
+	s.sql.close()
 	if !s.owned {
 		return nil
 	}
@@ -330,11 +337,13 @@ func mergeData(json, cols map[string]any) map[string]any {
 // read returns the row stored under id, expired or not (ErrNotFound when
 // there is none).
 func (s *Store) read(ctx context.Context, id string, liveOnly bool) (*stored, error) {
-	q := s.Query(ctx).Select(s.selectCols).Where("session_id = ?", id)
+	var rows *sql.Rows
+	var err error
 	if liveOnly {
-		q = q.Where(liveCond, now())
+		rows, err = s.sql.query(ctx, s.stmts.readLive, id, now())
+	} else {
+		rows, err = s.sql.query(ctx, s.stmts.readAny, id)
 	}
-	rows, err := q.Limit(1).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: loading session %s from table %q: %w", loghash.Of(id), s.table, err)
 	}
@@ -370,17 +379,21 @@ func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
 
 // Exists reports whether a live session is stored under id.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
-	var ids []int64
-	err := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, now()).Where(notMoved, tombPrefix+"%").Limit(1).Pluck("id", &ids).Error
+	rows, err := s.sql.query(ctx, s.stmts.exists, id, now(), tombPrefix+"%")
 	if err != nil {
 		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", loghash.Of(id), s.table, err)
 	}
-	return len(ids) > 0, nil
+	defer rows.Close()
+	found := rows.Next()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("gormstore: checking session %s in table %q: %w", loghash.Of(id), s.table, err)
+	}
+	return found, nil
 }
 
 // Delete removes the session stored under id.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if err := s.Query(ctx).Where("session_id = ?", id).Delete(nil).Error; err != nil {
+	if _, err := s.sql.exec(ctx, s.stmts.del, id); err != nil {
 		return fmt.Errorf("gormstore: deleting session %s from table %q: %w", loghash.Of(id), s.table, err)
 	}
 	return nil
@@ -390,12 +403,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // its data or version.
 func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	t := now()
-	res := s.Query(ctx).Where("session_id = ?", id).Where(liveCond, t).
-		Updates(map[string]any{"expires_at": nullTime(truncTime(expires)), "updated_at": t})
-	if res.Error != nil {
-		return fmt.Errorf("gormstore: touching session %s in table %q: %w", loghash.Of(id), s.table, res.Error)
+	res, err := s.sql.exec(ctx, s.stmts.touch, nullTime(truncTime(expires)), t, id, t)
+	if err != nil {
+		return fmt.Errorf("gormstore: touching session %s in table %q: %w", loghash.Of(id), s.table, err)
 	}
-	if res.RowsAffected == 0 {
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		// MySQL counts changed rows, not matched ones: check.
 		ok, err := s.Exists(ctx, id)
 		if err != nil {
@@ -569,23 +581,25 @@ func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.Sav
 	if err != nil {
 		return nil, err
 	}
-	row := map[string]any{
-		"session_id": id,
-		"data":       string(enc),
-		"version":    int64(1),
-		"created_at": created,
-		"updated_at": t,
-		"expires_at": nullTime(truncTime(opt.Expires)),
-	}
+	row := append(make([]colVal, 0, 6+len(s.model.columns)),
+		colVal{name: "session_id", val: id},
+		colVal{name: "data", val: string(enc)},
+		colVal{name: "version", val: int64(1)},
+		colVal{name: "created_at", val: created},
+		colVal{name: "updated_at", val: t},
+		colVal{name: "expires_at", val: nullTime(truncTime(opt.Expires))},
+	)
 	cols := make(map[string]any, len(s.model.columns))
 	for _, c := range s.model.columns {
 		v, set := p.colSet[c.key]
 		if set && v != nil {
-			row[c.name] = v
+			// Unset typed columns are left out: the column's default applies.
+			row = append(row, colVal{name: c.name, val: v})
 		}
 		cols[c.key] = p.colCanon[c.key] // nil unless set
 	}
-	if err := s.Query(ctx).Create(row).Error; err != nil {
+	query, args := s.insertSQL(row)
+	if _, err := s.sql.exec(ctx, query, args...); err != nil {
 		return nil, err
 	}
 	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: 1}, nil
@@ -609,44 +623,55 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 		return nil, false, err
 	}
 	created := cur.rec.Created
-	set := map[string]any{
-		"data":       string(enc),
-		"version":    gorm.Expr("version + 1"),
-		"updated_at": t,
-		"expires_at": nullTime(truncTime(opt.Expires)),
-	}
+	set := append(make([]colVal, 0, 5+len(s.model.columns)),
+		colVal{name: "data", val: string(enc)},
+		colVal{name: "version", expr: s.versionInc},
+		colVal{name: "updated_at", val: t},
+		colVal{name: "expires_at", val: nullTime(truncTime(opt.Expires))},
+	)
 	if fresh {
 		created = truncTime(opt.Created)
 		if created.IsZero() {
 			created = t
 		}
-		set["created_at"] = created
+		set = append(set, colVal{name: "created_at", val: created})
 	}
 	cols := make(map[string]any, len(s.model.columns))
 	for _, c := range s.model.columns {
 		v, changed := p.colSet[c.key]
 		switch {
 		case changed:
-			set[c.name] = v
+			set = append(set, colVal{name: c.name, val: v})
 			cols[c.key] = p.colCanon[c.key]
 		case fresh:
-			set[c.name] = nil
+			set = append(set, colVal{name: c.name, val: nil})
 			cols[c.key] = nil
 		default:
 			cols[c.key] = cur.cols[c.key]
 		}
 	}
-	res := s.Query(ctx).Where("session_id = ? AND version = ?", cur.rec.ID, cur.version).Updates(set)
-	if res.Error != nil {
-		if retryable(res.Error) {
+	n, err := s.casUpdate(ctx, set, cur.rec.ID, cur.version)
+	if err != nil {
+		if retryable(err) {
 			return nil, false, nil // lost to a concurrent writer: read again
 		}
-		return nil, false, res.Error
+		return nil, false, err
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return nil, false, nil
 	}
 	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: cur.version + 1}, true, nil
+}
+
+// casUpdate runs an UPDATE of set on the row of id if its version is still
+// version, and returns how many rows it changed.
+func (s *Store) casUpdate(ctx context.Context, set []colVal, id string, version int64) (int64, error) {
+	query, args := s.casUpdateSQL(set, id, version)
+	res, err := s.sql.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // Renew implements backends.Renewer. The renewed session is inserted under
@@ -705,24 +730,24 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 		}
 		inserted = true
 		t := now()
-		set := map[string]any{
-			"data":       tombPrefix + to,
-			"version":    gorm.Expr("version + 1"),
-			"updated_at": t,
-			"expires_at": t.Add(max(grace, time.Millisecond)),
-		}
+		set := append(make([]colVal, 0, 4+len(s.model.columns)),
+			colVal{name: "data", val: tombPrefix + to},
+			colVal{name: "version", expr: s.versionInc},
+			colVal{name: "updated_at", val: t},
+			colVal{name: "expires_at", val: t.Add(max(grace, time.Millisecond))},
+		)
 		for _, c := range s.model.columns {
-			set[c.name] = nil
+			set = append(set, colVal{name: c.name, val: nil})
 		}
-		res := s.Query(ctx).Where("session_id = ? AND version = ?", from, cur.version).Updates(set)
-		if res.Error != nil && retryable(res.Error) {
-			res.Error, res.RowsAffected = nil, 0 // lost to a concurrent writer: read again
+		n, uerr := s.casUpdate(ctx, set, from, cur.version)
+		if uerr != nil && retryable(uerr) {
+			uerr, n = nil, 0 // lost to a concurrent writer: read again
 		}
-		if res.Error != nil {
+		if uerr != nil {
 			_ = drop()
-			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, res.Error)
+			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, uerr)
 		}
-		if res.RowsAffected > 0 {
+		if n > 0 {
 			return rec, nil
 		}
 		if attempt >= s.maxRetries {
