@@ -337,10 +337,20 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	return m.st.save(ctx, s, opt, now)
 }
 
+// encodedSize is the size of d encoded, measured in a pooled buffer (the
+// store encodes the merged session again: this is only the limit's check).
 func encodedSize(d map[string]any) (int, error) {
-	b, err := backends.EncodeData(d)
-	return len(b), err
+	bp := sizeBufs.Get().(*[]byte)
+	b, err := backends.AppendData((*bp)[:0], d)
+	n := len(b)
+	if err == nil && cap(b) <= 64<<10 {
+		*bp = b
+	}
+	sizeBufs.Put(bp)
+	return n, err
 }
+
+var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // destroy deletes s from the store now (s.mu held).
 func (m *Manager) destroy(ctx context.Context, s *Session) error {

@@ -374,6 +374,11 @@ func EncodeData(data map[string]any) ([]byte, error) {
 	return appendMap(b, data, 0)
 }
 
+// AppendData is EncodeData appending to b, for callers that reuse a buffer.
+func AppendData(b []byte, data map[string]any) ([]byte, error) {
+	return appendMap(b, data, 0)
+}
+
 func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	if depth > maxCodecDepth {
 		return nil, fmt.Errorf("%w: data nested deeper than %d levels (a cycle?)", ErrUnsupportedValue, maxCodecDepth)

@@ -450,6 +450,14 @@ func (m *Memory) store(e *memEntry, old *memEntry, stripe int, ttl time.Duration
 			m.cache.Wait()
 			continue
 		}
+		// A key ristretto holds is replaced in place at once (its policy
+		// only updates the cost later, and cannot refuse it): no need to
+		// wait when the key already shows this entry.
+		if old != nil {
+			if cur, ok := m.cache.Get(key); ok && cur == e {
+				return nil
+			}
+		}
 		// Apply the buffered write (admission, evictions), then check it
 		// is there: the policy may have refused it. GetTTL reads without
 		// counting a hit, so checking does not skew admission; under the
