@@ -194,7 +194,7 @@ func (m *Manager) Member() ctxmember.Member {
 			if sc := ctxmember.FromContext(ctx); sc != nil {
 				late = headersSent(sc)
 			}
-			return m.finish(context.WithoutCancel(ctx), s, late)
+			return m.finish(ctx, s, late)
 		},
 	}
 }
@@ -209,7 +209,8 @@ func capability[T any](m *Manager) (T, bool) {
 // HashID returns the SHA-256 hex of a session id: what a store with
 // hash_ids keeps instead of the id.
 func HashID(id string) string {
-	sum := sha256.Sum256([]byte(id))
+	var in [64]byte // ids are 36 bytes: hashed without a heap copy
+	sum := sha256.Sum256(append(in[:0], id...))
 	var buf [sha256.Size * 2]byte
 	hex.Encode(buf[:], sum[:])
 	return string(buf[:])
@@ -386,13 +387,18 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 // them (the cookie can no longer change, which is logged as an error).
 func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error {
 	s.mu.Lock()
-	discard := (s.cookieSent || headersOut) && s.changedLocked() && !m.st.late(s)
+	changed := s.changedLocked()
+	discard := (s.cookieSent || headersOut) && changed && !m.st.late(s)
+	idle := !changed && !(s.touchDue && s.rec != nil)
 	s.mu.Unlock()
 	if discard {
 		s.Revert()
 		return nil
 	}
-	if err := m.commit(ctx, s); err != nil {
+	if idle {
+		return nil // committed before the headers, nothing since
+	}
+	if err := m.commit(context.WithoutCancel(ctx), s); err != nil {
 		m.logSaveError("session: save at end of scope failed", err)
 		return err
 	}

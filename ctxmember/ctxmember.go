@@ -161,6 +161,25 @@ type scopeState struct {
 	values []namedValue
 	locked []lock
 	ended  bool
+
+	// Room for a typical request's first members and values, so using
+	// them allocates nothing beyond the scope itself.
+	slotMem   [scopeInline]slot
+	nslotMem  int
+	slotsBuf  [scopeInline]*slot
+	builtBuf  [scopeInline]*slot
+	valuesBuf [scopeInline]namedValue
+	lockedBuf [scopeInline]lock
+}
+
+// scopeInline is how many members, values and locks a scope holds before
+// its lists allocate.
+const scopeInline = 2
+
+// scopeBlock is a scope and its state in one allocation.
+type scopeBlock struct {
+	sc Scope
+	st scopeState
 }
 
 type scopeKey struct{}
@@ -174,7 +193,13 @@ func (r *Registry) NewScope(ctx context.Context) (*Scope, context.Context) {
 // NewScopeWith opens a scope with an owner value (for example the component
 // that opened it), available through Owner.
 func (r *Registry) NewScopeWith(ctx context.Context, owner any) (*Scope, context.Context) {
-	s := &Scope{scopeState: &scopeState{reg: r, owner: owner}}
+	b := &scopeBlock{}
+	st := &b.st
+	st.reg, st.owner = r, owner
+	st.slots, st.built = st.slotsBuf[:0], st.builtBuf[:0]
+	st.values, st.locked = st.valuesBuf[:0], st.lockedBuf[:0]
+	s := &b.sc
+	s.scopeState = st
 	ctx = context.WithValue(ctx, scopeKey{}, s)
 	s.ctx = ctx
 	return s, ctx
@@ -223,7 +248,13 @@ func (s *Scope) Get(name string) (any, error) {
 	}
 	sl := s.slotLocked(name)
 	if sl == nil {
-		sl = &slot{name: name}
+		if s.nslotMem < len(s.slotMem) {
+			sl = &s.slotMem[s.nslotMem]
+			s.nslotMem++
+			sl.name = name
+		} else {
+			sl = &slot{name: name}
+		}
 		s.slots = append(s.slots, sl)
 	}
 	s.mu.Unlock()

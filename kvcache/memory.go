@@ -395,18 +395,21 @@ func (m *Memory) evictOne(self *memEntry, stripe int) {
 	m.logEviction(victim, "make_room")
 }
 
-// enter starts an operation; the returned func ends it.
-func (m *Memory) enter(ctx context.Context) (func(), error) {
+// enter starts an operation; leave ends it (unless enter failed).
+func (m *Memory) enter(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	m.life.RLock()
 	if m.closed.Load() {
 		m.life.RUnlock()
-		return nil, fmt.Errorf("%w (%q)", errMemClosed, m.name)
+		return fmt.Errorf("%w (%q)", errMemClosed, m.name)
 	}
-	return m.life.RUnlock, nil
+	return nil
 }
+
+// leave ends an operation enter started.
+func (m *Memory) leave() { m.life.RUnlock() }
 
 // load returns the live entry for key. The conflict check on the key guards
 // against two keys sharing both 64-bit hashes.
@@ -483,11 +486,10 @@ func (m *Memory) store(e *memEntry, old *memEntry, stripe int, ttl time.Duration
 
 // Get returns a copy of the value and its remaining time to live.
 func (m *Memory) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return nil, 0, err
 	}
-	defer leave()
+	defer m.leave()
 	e, ok := m.load(key)
 	if !ok {
 		return nil, 0, ErrNotFound
@@ -509,11 +511,10 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := checkTTL(key, ttl); err != nil {
 		return err
 	}
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	defer leave()
+	defer m.leave()
 	s := m.stripeOf(key)
 	mu := &m.stripes[s]
 	mu.Lock()
@@ -524,11 +525,10 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 
 // Delete removes key; an absent key is not an error.
 func (m *Memory) Delete(ctx context.Context, key string) error {
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	defer leave()
+	defer m.leave()
 	mu := &m.stripes[m.stripeOf(key)]
 	mu.Lock()
 	defer mu.Unlock()
@@ -540,11 +540,10 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether key is present and unexpired.
 func (m *Memory) Exists(ctx context.Context, key string) (bool, error) {
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return false, err
 	}
-	defer leave()
+	defer m.leave()
 	e, ok := m.load(key)
 	if ok {
 		e.markRead()
@@ -559,11 +558,10 @@ func (m *Memory) Expire(ctx context.Context, key string, ttl time.Duration) erro
 	if err := checkTTL(key, ttl); err != nil {
 		return err
 	}
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	defer leave()
+	defer m.leave()
 	s := m.stripeOf(key)
 	mu := &m.stripes[s]
 	mu.Lock()
@@ -581,11 +579,10 @@ func (m *Memory) Expire(ctx context.Context, key string, ttl time.Duration) erro
 // write lock. fn receives a copy of the current value; a nil result deletes.
 // A key updated over an existing value counts as read.
 func (m *Memory) Update(ctx context.Context, key string, fn UpdateFunc) error {
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	defer leave()
+	defer m.leave()
 	s := m.stripeOf(key)
 	mu := &m.stripes[s]
 	mu.Lock()
@@ -615,8 +612,7 @@ func (m *Memory) Update(ctx context.Context, key string, fn UpdateFunc) error {
 // are collected first: ristretto holds a shard lock while it iterates, and
 // fn must be free to write to the backend.
 func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) error) error {
-	leave, err := m.enter(ctx)
-	if err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
 	var keys []string
@@ -627,7 +623,7 @@ func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) er
 		}
 		return false
 	})
-	leave()
+	m.leave()
 	for i, k := range keys {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
