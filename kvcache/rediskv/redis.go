@@ -74,6 +74,7 @@ type Backend struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 	log          *zap.Logger
+	recent       *recentWrites // with the client cache: keys this instance just wrote
 }
 
 var (
@@ -230,6 +231,9 @@ func New(name string, cfg kvcache.BackendConfig, log *zap.Logger) (*Backend, err
 		waitReplicas: cfg.WaitReplicas,
 		log:          log,
 	}
+	if b.clientCache {
+		b.recent = newRecentWrites()
+	}
 	switch topo {
 	case Cluster:
 		b.addr = "cluster " + strings.Join(opt.InitAddress, ",")
@@ -364,7 +368,10 @@ func px(ttl time.Duration) int64 {
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	if !b.clientCache {
+	if !b.clientCache || b.recent.has(key) {
+		// A key this instance wrote a moment ago was just invalidated in
+		// its cache: a cached read would miss and pay for the caching
+		// handshake on top of the GET. Read it plainly until it rests.
 		return b.getDirect(ctx, key)
 	}
 	res := b.client.DoMultiCache(ctx,
@@ -537,6 +544,7 @@ func (b *Backend) write(ctx context.Context, key string, cmd rueidis.Completed) 
 			return res[0], nil
 		}
 		if b.clientCache {
+			b.recent.add(key)
 			_ = b.client.Do(ctx, b.client.B().Pttl().Key(key).Build()).Error()
 		}
 		n, err := res[1].AsInt64()
@@ -548,6 +556,7 @@ func (b *Backend) write(ctx context.Context, key string, cmd rueidis.Completed) 
 		}
 		return res[0], nil
 	case b.clientCache:
+		b.recent.add(key)
 		return b.client.DoMulti(ctx, cmd, b.client.B().Pttl().Key(key).Build())[0], nil
 	}
 	return b.client.Do(ctx, cmd), nil

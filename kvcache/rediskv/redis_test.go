@@ -143,7 +143,9 @@ func TestClientCacheInvalidation(t *testing.T) {
 	b := newTestBackend(t, url, true)
 	p := uniquePrefix(t, a)
 	k := p + "k"
-	if err := a.Set(ctx, k, []byte("v1"), time.Minute); err != nil {
+	// Written through B: A reads a key it wrote itself a moment ago from
+	// the server (recentWrites), and caches it once it rests.
+	if err := b.Set(ctx, k, []byte("v1"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -559,5 +561,35 @@ func BenchmarkRedisUpdate(b *testing.B) {
 		if err := be.Update(ctx, k, func([]byte, bool) ([]byte, time.Duration, error) { return v, time.Hour, nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRedisReadThenSwap is a session's read-modify-write request (S3):
+// Get, then CompareAndSwap against the value read. With the client cache the
+// instance's own write invalidates its cached copy, so the next Get misses.
+func BenchmarkRedisReadThenSwap(b *testing.B) {
+	for _, cc := range []bool{false, true} {
+		b.Run("client_cache="+strconv.FormatBool(cc), func(b *testing.B) {
+			be, p := benchBackend(b, cc)
+			ctx := context.Background()
+			k := p + "k"
+			if err := be.Set(ctx, k, []byte("0"), time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			n := 0
+			for b.Loop() {
+				old, _, err := be.Get(ctx, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+				ok, err := be.CompareAndSwap(ctx, k, old, []byte(strconv.Itoa(n)), time.Hour)
+				if err != nil || !ok {
+					b.Fatalf("CompareAndSwap = %v, %v (read %q)", ok, err, old)
+				}
+			}
+		})
 	}
 }
