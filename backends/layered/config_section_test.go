@@ -131,3 +131,36 @@ func TestSectionDeprecatedPlace(t *testing.T) {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
+
+func TestSectionInvalidation(t *testing.T) {
+	const base = "[session]\nstore = layered\n[layered]\nfront = near\nback = far\n"
+	st, _, err := fromFile(t, base)
+	if err != nil || st.InvalidatedTTL() != layered.DefaultInvalidatedTTL {
+		t.Fatalf("defaults: %v, invalidated_ttl %s; want %s", err, st.InvalidatedTTL(), layered.DefaultInvalidatedTTL)
+	}
+	for _, v := range []string{"auto", "off"} {
+		if _, _, err := fromFile(t, base+"invalidation = "+v+"\n"); err != nil {
+			t.Errorf("invalidation = %s: %v", v, err)
+		}
+	}
+	st, _, err = fromFile(t, base+"invalidated_ttl = 10m\n")
+	if err != nil || st.InvalidatedTTL() != 10*time.Minute {
+		t.Fatalf("invalidated_ttl = 10m: %v, %s", err, st.InvalidatedTTL())
+	}
+	// Never below local_ttl.
+	st, _, err = fromFile(t, base+"invalidated_ttl = 1s\nlocal_ttl = 5s\n")
+	if err != nil || st.InvalidatedTTL() != 5*time.Second {
+		t.Fatalf("invalidated_ttl = 1s below local_ttl = 5s: %v, %s; want 5s", err, st.InvalidatedTTL())
+	}
+	for _, tc := range []struct{ line, key string }{
+		{"invalidation = on", "layered.invalidation"},
+		{"invalidated_ttl = 1us", "layered.invalidated_ttl"},
+		{"invalidated_ttl = -1s", "layered.invalidated_ttl"},
+	} {
+		_, _, err := fromFile(t, base+tc.line+"\n")
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Key != tc.key {
+			t.Errorf("%s: %v; want a config.Error for %s", tc.line, err, tc.key)
+		}
+	}
+}

@@ -15,13 +15,26 @@
 //     fails the request: the store falls through to the back.
 //
 // Consistency: each instance's front is its own memory, so a write through
-// instance A leaves instance B's copy stale until it expires. A front copy
-// lives at most LocalTTL (default 5s) and never past the session's own
-// expiry, so LocalTTL is the bound on how long another instance may serve
-// an older version of a session — including one that was deleted (logout)
-// or renewed away (login). Within one instance reads see its own writes
-// at once. Choose a small LocalTTL (or no layered store) when that bound is
-// too loose.
+// instance A leaves instance B's copy stale until B hears of it or the copy
+// expires. Within one instance reads see its own writes at once.
+//
+//   - When the back pushes its changes (it is, or wraps, a backends.Watcher:
+//     gormstore on PostgreSQL, through LISTEN/NOTIFY), the store subscribes
+//     on first use and drops a front copy as soon as the back reports the
+//     session changed, deleted (logout) or renewed away (login); a report of
+//     a revision the copy already has (this instance's own save) is
+//     ignored. The cross-instance bound is then the notification delay
+//     (milliseconds), and a copy lives up to InvalidatedTTL (default 1m).
+//     When the watch loses its connection every front copy is dropped, and
+//     until it listens again copies live LocalTTL at most.
+//   - Otherwise (no watch, WithInvalidation(false), or while the watch is
+//     down) a front copy lives at most LocalTTL (default 5s), so LocalTTL is
+//     the bound on how long another instance may serve an older version of
+//     a session — including one that was deleted (logout) or renewed away
+//     (login). Choose a small LocalTTL (or no layered store) when that bound
+//     is too loose.
+//
+// A front copy never outlives the session's own expiry.
 package layered
 
 import (
@@ -29,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +57,11 @@ import (
 // DefaultLocalTTL is how long a front copy is trusted when no LocalTTL is
 // given: the staleness bound between instances.
 const DefaultLocalTTL = 5 * time.Second
+
+// DefaultInvalidatedTTL is how long a front copy is trusted, when no
+// InvalidatedTTL is given, while the back pushes its changes: a safety net,
+// since the copy is dropped as soon as the session changes.
+const DefaultInvalidatedTTL = time.Minute
 
 // minFrontTTL is the shortest front lifetime worth storing.
 const minFrontTTL = time.Millisecond
@@ -64,6 +83,24 @@ func WithLocalTTL(d time.Duration) Option {
 	}
 }
 
+// WithInvalidatedTTL sets how long a front copy lives while the back store
+// pushes its changes (default 1m; see the package doc). Zero or less means
+// the default; a value below LocalTTL counts as LocalTTL.
+func WithInvalidatedTTL(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.invalidatedTTL = d
+		}
+	}
+}
+
+// WithInvalidation turns the subscription to the back's changes on (the
+// default: used when the back is a backends.Watcher) or off (front copies
+// then always live LocalTTL at most).
+func WithInvalidation(on bool) Option {
+	return func(s *Store) { s.invalidation = on }
+}
+
 // WithLogger sets the logger for front-layer failures (default: none).
 func WithLogger(l *zap.Logger) Option {
 	return func(s *Store) {
@@ -75,11 +112,23 @@ func WithLogger(l *zap.Logger) Option {
 
 // Store is the layered store. It owns the back store: Close closes it.
 type Store struct {
-	front *kvcache.Container
-	back  backends.Store
-	ttl   time.Duration
-	log   *zap.Logger
-	now   func() time.Time
+	front          *kvcache.Container
+	back           backends.Store
+	ttl            time.Duration
+	invalidatedTTL time.Duration
+	invalidation   bool
+	log            *zap.Logger
+	now            func() time.Time
+
+	// wstate counts the back watch's transitions: odd while it is synced
+	// (every change is reported), even before and while it is lost. A
+	// front copy gets InvalidatedTTL only when the watch was synced from
+	// before its back call to its front write.
+	wstate    atomic.Uint64
+	watchOnce sync.Once
+	watchMu   sync.Mutex
+	stopWatch func() error // set once subscribed
+	closed    bool
 
 	// gen counts the writes per stripe of ids. A front write after a back
 	// call (a Load's fill, a Save's result) is skipped when another write
@@ -88,6 +137,17 @@ type Store struct {
 	seed  maphash.Seed
 	gen   [stripes]atomic.Uint64
 	locks [stripes]sync.Mutex
+	// notes[i] is the last change report that moved gen[i] (guarded by
+	// locks[i]): a front write whose record is at least that revision of
+	// that id is not stale because of it (see covered).
+	notes [stripes]note
+}
+
+// note is a change report as a stripe remembers it.
+type note struct {
+	id  string
+	rev int64
+	gen uint64 // the stripe's generation the report moved it to
 }
 
 var (
@@ -103,10 +163,12 @@ var (
 // New returns a store with front caching back. The front container should
 // be dedicated to this store (DeleteOlderThan scans it).
 func New(front *kvcache.Container, back backends.Store, opts ...Option) *Store {
-	s := &Store{front: front, back: back, ttl: DefaultLocalTTL, log: zap.NewNop(), now: time.Now, seed: maphash.MakeSeed()}
+	s := &Store{front: front, back: back, ttl: DefaultLocalTTL, invalidatedTTL: DefaultInvalidatedTTL, invalidation: true,
+		log: zap.NewNop(), now: time.Now, seed: maphash.MakeSeed()}
 	for _, o := range opts {
 		o(s)
 	}
+	s.invalidatedTTL = max(s.invalidatedTTL, s.ttl)
 	return s
 }
 
@@ -116,8 +178,18 @@ func (s *Store) Front() *kvcache.Container { return s.front }
 // Back returns the back store.
 func (s *Store) Back() backends.Store { return s.back }
 
-// LocalTTL returns the longest life of a front copy.
+// LocalTTL returns the longest life of a front copy while no watch of the
+// back's changes is synced.
 func (s *Store) LocalTTL() time.Duration { return s.ttl }
+
+// InvalidatedTTL returns the longest life of a front copy while the back's
+// changes are pushed.
+func (s *Store) InvalidatedTTL() time.Duration { return s.invalidatedTTL }
+
+// Invalidated reports whether the store is subscribed to the back's changes
+// and hears them now: another instance's write then reaches this front
+// within the notification delay, not LocalTTL.
+func (s *Store) Invalidated() bool { return s.wstate.Load()&1 == 1 }
 
 func (s *Store) stripe(id string) int {
 	return int(maphash.String(s.seed, id) % stripes)
@@ -128,10 +200,14 @@ func (s *Store) warn(msg, id string, err error) {
 		zap.String("front", s.front.Name()), zap.String("session", loghash.Of(id)), zap.Error(err))
 }
 
-// frontTTL is the life of a front copy of r: LocalTTL, but never past the
-// session's expiry. ok is false when it is not worth storing.
-func (s *Store) frontTTL(r *backends.Record) (time.Duration, bool) {
+// frontTTL is the life of a front copy of r: InvalidatedTTL when pushed
+// (the back's watch was synced throughout, see pushed), else LocalTTL, but
+// never past the session's expiry. ok is false when it is not worth storing.
+func (s *Store) frontTTL(r *backends.Record, pushed bool) (time.Duration, bool) {
 	ttl := s.ttl
+	if pushed {
+		ttl = s.invalidatedTTL
+	}
 	if !r.Expires.IsZero() {
 		if left := r.Expires.Sub(s.now()); left < ttl {
 			ttl = left
@@ -140,12 +216,59 @@ func (s *Store) frontTTL(r *backends.Record) (time.Duration, bool) {
 	return ttl, ttl >= minFrontTTL
 }
 
+// pushed reports whether the back's watch has been synced without a break
+// since wstate read ws: every change since then has been or will be
+// reported.
+func (s *Store) pushed(ws uint64) bool { return ws&1 == 1 && s.wstate.Load() == ws }
+
+// encodeFront is the front copy of r: the encoded record, then '#' and its
+// revision when it has one (the record codec keeps none), so a hit returns
+// the revision a compare-and-set save needs, and a change report can be
+// matched against the copy without decoding it.
+func encodeFront(r *backends.Record) ([]byte, error) {
+	b, err := backends.EncodeRecord(r)
+	if err != nil || r.Rev == 0 {
+		return b, err
+	}
+	b = append(b, '#')
+	return strconv.AppendInt(b, r.Rev, 10), nil
+}
+
+// splitFront splits a front copy into the encoded record and its revision
+// (0 when it has none). An encoded record ends with '}', never a digit.
+func splitFront(b []byte) ([]byte, int64) {
+	i := len(b)
+	for i > 0 && b[i-1] >= '0' && b[i-1] <= '9' {
+		i--
+	}
+	if i == len(b) || i == 0 || b[i-1] != '#' {
+		return b, 0
+	}
+	rev, err := strconv.ParseInt(string(b[i:]), 10, 64)
+	if err != nil {
+		return b, 0
+	}
+	return b[:i-1], rev
+}
+
+// decodeFront decodes a front copy.
+func decodeFront(id string, b []byte) (*backends.Record, error) {
+	enc, rev := splitFront(b)
+	r, err := backends.DecodeRecord(id, enc)
+	if err != nil {
+		return nil, err
+	}
+	r.Rev = rev
+	return r, nil
+}
+
 // put writes r into the front, or drops the front copy when r is nil or
-// (nearly) expired. The caller holds the id's stripe lock.
-func (s *Store) put(ctx context.Context, id string, r *backends.Record) {
+// (nearly) expired. pushed says whether the back's watch was synced
+// throughout. The caller holds the id's stripe lock.
+func (s *Store) put(ctx context.Context, id string, r *backends.Record, pushed bool) {
 	if r != nil {
-		if ttl, ok := s.frontTTL(r); ok {
-			b, err := backends.EncodeRecord(r)
+		if ttl, ok := s.frontTTL(r, pushed); ok {
+			b, err := encodeFront(r)
 			if err == nil {
 				err = s.front.Set(ctx, id, b, ttl)
 			}
@@ -161,18 +284,28 @@ func (s *Store) put(ctx context.Context, id string, r *backends.Record) {
 }
 
 // written updates the front after a write to the back that began when the
-// id's stripe was at generation gen: it stores r only when no other write
-// to the stripe finished meanwhile (else the two writes' front copies could
-// land in the wrong order, so it drops the copy and the next Load reads the
-// back), and drops the copy when r is nil.
-func (s *Store) written(ctx context.Context, id string, gen uint64, r *backends.Record) {
+// id's stripe was at generation gen and the watch state at ws: it stores r
+// only when no other write to the stripe finished meanwhile (else the two
+// writes' front copies could land in the wrong order, so it drops the copy
+// and the next Load reads the back) — a change report of r's own revision
+// (or an older one) excepted —, and drops the copy when r is nil.
+func (s *Store) written(ctx context.Context, id string, gen, ws uint64, r *backends.Record) {
 	i := s.stripe(id)
 	s.locks[i].Lock()
 	defer s.locks[i].Unlock()
-	if s.gen[i].Add(1) != gen+1 {
+	if cur := s.gen[i].Add(1); cur != gen+1 && (cur != gen+2 || !s.covered(i, gen+1, id, r)) {
 		r = nil
 	}
-	s.put(ctx, id, r)
+	s.put(ctx, id, r, s.pushed(ws))
+}
+
+// covered reports whether the only change to stripe i since generation
+// gen-1 was a change report that r is at least as new as: the report of the
+// save that r is the result of, or of an older one. The caller holds the
+// stripe lock.
+func (s *Store) covered(i int, gen uint64, id string, r *backends.Record) bool {
+	n := s.notes[i]
+	return r != nil && n.gen == gen && n.id == id && n.rev > 0 && r.Rev >= n.rev
 }
 
 // generation returns the id's stripe generation, taken before a back call.
@@ -180,12 +313,14 @@ func (s *Store) generation(id string) uint64 { return s.gen[s.stripe(id)].Load()
 
 // Load implements backends.Store.
 func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
+	s.startWatch()
 	i := s.stripe(id)
+	ws := s.wstate.Load()
 	gen := s.gen[i].Load()
 	b, err := s.front.Get(ctx, id)
 	switch {
 	case err == nil:
-		r, derr := backends.DecodeRecord(id, b)
+		r, derr := decodeFront(id, b)
 		if derr == nil && !r.Expired(s.now()) {
 			return r, nil
 		}
@@ -201,8 +336,8 @@ func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
 		return nil, err
 	}
 	s.locks[i].Lock()
-	if s.gen[i].Load() == gen {
-		s.put(ctx, id, r)
+	if g := s.gen[i].Load(); g == gen || (g == gen+1 && s.covered(i, g, id, r)) {
+		s.put(ctx, id, r, s.pushed(ws))
 	}
 	s.locks[i].Unlock()
 	return r, nil
@@ -211,17 +346,19 @@ func (s *Store) Load(ctx context.Context, id string) (*backends.Record, error) {
 // Save implements backends.Store: the back applies the changes, the front
 // gets the result.
 func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt backends.SaveOptions) (*backends.Record, error) {
+	s.startWatch()
+	ws := s.wstate.Load()
 	gen := s.generation(id)
 	r, err := s.back.Save(ctx, id, ch, opt)
 	if err != nil {
 		// The back may or may not have applied it: drop the copy.
-		s.written(ctx, id, gen, nil)
+		s.written(ctx, id, gen, ws, nil)
 		return nil, err
 	}
 	if r.Expired(s.now()) {
-		s.written(ctx, id, gen, nil)
+		s.written(ctx, id, gen, ws, nil)
 	} else {
-		s.written(ctx, id, gen, r)
+		s.written(ctx, id, gen, ws, r)
 	}
 	return r, nil
 }
@@ -230,32 +367,34 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 // reports backends.ErrUnsupported, and the manager falls back to a save and
 // a delete): the back moves the session, this instance's front drops the
 // old id's copy and keeps the new one. Other instances may serve their
-// front copy of the old id for reads until it expires (LocalTTL); their
-// saves go to the back, which forwards or refuses them.
+// front copy of the old id for reads until they hear of the renewal, or
+// else until it expires (LocalTTL); their saves go to the back, which
+// forwards or refuses them.
 func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes, opt backends.SaveOptions, grace time.Duration) (*backends.Record, error) {
 	rn, ok := backends.As[backends.Renewer](s.back)
 	if !ok {
 		return nil, s.unsupported("renew")
 	}
+	ws := s.wstate.Load()
 	genTo := s.generation(to)
 	r, err := rn.Renew(ctx, from, to, ch, opt, grace)
-	s.written(ctx, from, 0, nil)
+	s.written(ctx, from, 0, ws, nil)
 	if err != nil {
-		s.written(ctx, to, genTo, nil)
+		s.written(ctx, to, genTo, ws, nil)
 		return nil, err
 	}
 	front := r
 	if r.Expired(s.now()) {
 		front = nil
 	}
-	s.written(ctx, to, genTo, front)
+	s.written(ctx, to, genTo, ws, front)
 	return r, nil
 }
 
 // Delete implements backends.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	err := s.back.Delete(ctx, id)
-	s.written(ctx, id, 0, nil)
+	s.written(ctx, id, 0, 0, nil)
 	return err
 }
 
@@ -263,7 +402,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // copy is dropped (the next Load reads the new expiry).
 func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	err := s.back.Touch(ctx, id, expires)
-	s.written(ctx, id, 0, nil)
+	s.written(ctx, id, 0, 0, nil)
 	return err
 }
 
@@ -299,8 +438,15 @@ func (s *Store) Iterate(ctx context.Context, fn func(backends.Record) error) err
 }
 
 // Setup implements backends.Setupper: it sets the back up (nothing to do
-// when the back is no Setupper).
-func (s *Store) Setup(ctx context.Context) error { return backends.Setup(ctx, s.back) }
+// when the back is no Setupper), then subscribes to the back's changes
+// when it pushes them.
+func (s *Store) Setup(ctx context.Context) error {
+	if err := backends.Setup(ctx, s.back); err != nil {
+		return err
+	}
+	s.startWatch()
+	return nil
+}
 
 // DeleteOlderThan implements backends.Sweeper. The back deletes
 // (backends.ErrUnsupported when the back is no Sweeper); when it deleted
@@ -331,10 +477,10 @@ func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, 
 		if gerr != nil {
 			continue
 		}
-		if r, derr := backends.DecodeRecord(id, b); derr == nil && !r.Updated.Before(cutoff) {
+		if r, derr := decodeFront(id, b); derr == nil && !r.Updated.Before(cutoff) {
 			continue
 		}
-		s.written(ctx, id, 0, nil)
+		s.written(ctx, id, 0, 0, nil)
 	}
 	return n, nil
 }
@@ -346,8 +492,19 @@ func (s *Store) Info() backends.Info {
 	return backends.Info{Name: "layered", CrossProcess: bi.CrossProcess, Merges: bi.Merges, ExpiresNatively: bi.ExpiresNatively}
 }
 
-// Close closes the back store (the kvcache.Cache owns the front).
+// Close stops the subscription to the back's changes and closes the back
+// store (the kvcache.Cache owns the front).
 func (s *Store) Close() error {
+	s.watchMu.Lock()
+	s.closed = true
+	stop := s.stopWatch
+	s.stopWatch = nil
+	s.watchMu.Unlock()
+	if stop != nil {
+		if err := stop(); err != nil {
+			s.log.Warn("layered session store: stopping the watch of the back store's changes", zap.Error(err))
+		}
+	}
 	if err := s.back.Close(); err != nil {
 		return fmt.Errorf("layered session store: closing the back store: %w", err)
 	}

@@ -32,7 +32,9 @@ func TestContract(t *testing.T) {
 	})
 	t.Run("memory/gorm-postgres", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) backends.Store {
-			return layered.New(memContainer(t, "front"), postgresBack(t))
+			s := layered.New(memContainer(t, "front"), postgresBack(t))
+			t.Cleanup(func() { _ = s.Close() }) // stops its watch
+			return s
 		})
 	})
 	t.Run("memory/kvcache-redis", func(t *testing.T) {

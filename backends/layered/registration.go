@@ -22,9 +22,17 @@ type Config struct {
 	// of a kvcache container (normally on a redis backend) holding the
 	// sessions. A store name wins over a container of the same name.
 	Back string `koanf:"back"`
-	// LocalTTL is how long a front copy lives (0: DefaultLocalTTL): the
-	// bound on how long another instance may serve a stale copy.
+	// LocalTTL is how long a front copy lives (0: DefaultLocalTTL) when
+	// the back does not push its changes: the bound on how long another
+	// instance may serve a stale copy.
 	LocalTTL time.Duration `koanf:"local_ttl"`
+	// Invalidation is "auto" (the default, also ""): when the back pushes
+	// its changes (gorm on PostgreSQL), subscribe and drop a front copy as
+	// soon as its session changes; or "off": never subscribe.
+	Invalidation string `koanf:"invalidation"`
+	// InvalidatedTTL is how long a front copy lives while the back's
+	// changes are pushed (0: DefaultInvalidatedTTL; never below LocalTTL).
+	InvalidatedTTL time.Duration `koanf:"invalidated_ttl"`
 }
 
 // Section is the configuration section the store owns: Registration reads
@@ -61,6 +69,11 @@ func newFromEnv(env backends.Env) (backends.Storage, error) {
 	case cfg.LocalTTL < 0 || (cfg.LocalTTL > 0 && cfg.LocalTTL < MinLocalTTL):
 		return nil, &config.Error{Key: "layered.local_ttl", Value: cfg.LocalTTL.String(),
 			Allowed: fmt.Sprintf("0 (the default, %s) or at least %s", DefaultLocalTTL, MinLocalTTL)}
+	case cfg.Invalidation != "" && cfg.Invalidation != "auto" && cfg.Invalidation != "off":
+		return nil, &config.Error{Key: "layered.invalidation", Value: cfg.Invalidation, Allowed: "auto (the default) or off"}
+	case cfg.InvalidatedTTL < 0 || (cfg.InvalidatedTTL > 0 && cfg.InvalidatedTTL < MinLocalTTL):
+		return nil, &config.Error{Key: "layered.invalidated_ttl", Value: cfg.InvalidatedTTL.String(),
+			Allowed: fmt.Sprintf("0 (the default, %s) or at least %s", DefaultInvalidatedTTL, MinLocalTTL)}
 	}
 	if env.KV == nil {
 		return nil, errors.New("the layered store needs a kvcache.Cache for layered.front, and none is configured (Env.KV is nil)")
@@ -77,7 +90,8 @@ func newFromEnv(env backends.Env) (backends.Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(front, back, WithLocalTTL(cfg.LocalTTL), WithLogger(log)), nil
+	return New(front, back, WithLocalTTL(cfg.LocalTTL), WithLogger(log),
+		WithInvalidation(cfg.Invalidation != "off"), WithInvalidatedTTL(cfg.InvalidatedTTL)), nil
 }
 
 // openBack opens the back store: the registered store named back (through
