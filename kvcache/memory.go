@@ -192,7 +192,11 @@ type Memory struct {
 	madeRoom, capEvictions, rejections, notStored atomic.Uint64
 }
 
-var _ Backend = (*Memory)(nil)
+var (
+	_ Backend = (*Memory)(nil)
+	_ Adder   = (*Memory)(nil)
+	_ Swapper = (*Memory)(nil)
+)
 
 // NewMemory builds the in-process memory backend (ristretto) named name.
 // cfg.MaxSize is its capacity in bytes (default 64MiB, at least 1KiB); an
@@ -606,6 +610,52 @@ func (m *Memory) Update(ctx context.Context, key string, fn UpdateFunc) error {
 		return err
 	}
 	return m.store(newMemEntry(key, value, m.expiry(ttl), found), e, s, ttl)
+}
+
+// SetNX stores value only when key is absent (or expired) and reports
+// whether it did (kvcache.Adder).
+func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL(key, ttl); err != nil {
+		return false, err
+	}
+	if err := m.enter(ctx); err != nil {
+		return false, err
+	}
+	defer m.leave()
+	s := m.stripeOf(key)
+	mu := &m.stripes[s]
+	mu.Lock()
+	defer mu.Unlock()
+	if _, found := m.load(key); found {
+		return false, nil
+	}
+	return true, m.store(newMemEntry(key, value, m.expiry(ttl), false), nil, s, ttl)
+}
+
+// CompareAndSwap replaces key's value with value (nil deletes) only if it
+// still equals old, and reports whether it did (kvcache.Swapper): a save
+// onto the value it loaded needs no second decode.
+func (m *Memory) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL(key, ttl); err != nil {
+		return false, err
+	}
+	if err := m.enter(ctx); err != nil {
+		return false, err
+	}
+	defer m.leave()
+	s := m.stripeOf(key)
+	mu := &m.stripes[s]
+	mu.Lock()
+	defer mu.Unlock()
+	e, found := m.load(key)
+	if !found || e.kv[e.keyLen():] != string(old) {
+		return false, nil
+	}
+	if value == nil {
+		m.cache.Del(key)
+		return true, nil
+	}
+	return true, m.store(newMemEntry(key, value, m.expiry(ttl), true), e, s, ttl)
 }
 
 // Scan calls fn for every live key starting with prefix. The matching keys

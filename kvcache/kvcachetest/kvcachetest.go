@@ -65,6 +65,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) kvcache.Backend) {
 	t.Run("delete_exists", func(t *testing.T) { b, p := open(t); testDeleteExists(t, b, p) })
 	t.Run("expire_missing", func(t *testing.T) { b, p := open(t); testExpireMissing(t, b, p) })
 	t.Run("update", func(t *testing.T) { b, p := open(t); testUpdate(t, b, p) })
+	t.Run("setnx", func(t *testing.T) { b, p := open(t); testSetNX(t, b, p) })
+	t.Run("compare_and_swap", func(t *testing.T) { b, p := open(t); testCompareAndSwap(t, b, p) })
 	t.Run("update_concurrent", func(t *testing.T) { b, p := open(t); testUpdateConcurrent(t, b, p) })
 	t.Run("scan", func(t *testing.T) { b, p := open(t); testScan(t, b, p) })
 	t.Run("concurrent_writes_100k", func(t *testing.T) { b, p := open(t); testConcurrentWrites(t, b, p, 100_000) })
@@ -305,6 +307,103 @@ func testExpireMissing(t *testing.T, b kvcache.Backend, p string) {
 		t.Fatalf("Expire(missing) = %v; want ErrNotFound", err)
 	}
 	wantNotFound(t, b, p+"missing")
+}
+
+// testSetNX checks kvcache.Adder, when the backend has it: a value is
+// stored only where none lives, and never replaces one, even under 16
+// concurrent callers.
+func testSetNX(t *testing.T, b kvcache.Backend, p string) {
+	a, ok := b.(kvcache.Adder)
+	if !ok {
+		t.Skipf("%T does not implement kvcache.Adder", b)
+	}
+	ctx := context.Background()
+	k := p + "nx"
+	if ok, err := a.SetNX(ctx, k, []byte("first"), time.Minute); err != nil || !ok {
+		t.Fatalf("SetNX on an absent key = %v, %v; want true, nil", ok, err)
+	}
+	if ok, err := a.SetNX(ctx, k, []byte("second"), time.Minute); err != nil || ok {
+		t.Fatalf("SetNX on a present key = %v, %v; want false, nil", ok, err)
+	}
+	if v, _ := mustGet(t, b, k); string(v) != "first" {
+		t.Fatalf("after a refused SetNX, Get = %q; want %q", v, "first")
+	}
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	k2 := p + "nx-race"
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := a.SetNX(ctx, k2, []byte(strconv.Itoa(i)), time.Minute)
+			if err != nil {
+				t.Errorf("SetNX: %v", err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Fatalf("%d of 16 concurrent SetNX calls on one key stored; want exactly 1", n)
+	}
+}
+
+// testCompareAndSwap checks kvcache.Swapper, when the backend has it: a
+// swap happens only against the current value, nil deletes, and of 16
+// concurrent swaps from one value exactly one wins.
+func testCompareAndSwap(t *testing.T, b kvcache.Backend, p string) {
+	sw, ok := b.(kvcache.Swapper)
+	if !ok {
+		t.Skipf("%T does not implement kvcache.Swapper", b)
+	}
+	ctx := context.Background()
+	k := p + "cas"
+	if ok, err := sw.CompareAndSwap(ctx, k, []byte("x"), []byte("y"), time.Minute); err != nil || ok {
+		t.Fatalf("CompareAndSwap on an absent key = %v, %v; want false, nil", ok, err)
+	}
+	if err := b.Set(ctx, k, []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := sw.CompareAndSwap(ctx, k, []byte("v0"), []byte("v2"), time.Minute); err != nil || ok {
+		t.Fatalf("CompareAndSwap from a stale value = %v, %v; want false, nil", ok, err)
+	}
+	if v, _ := mustGet(t, b, k); string(v) != "v1" {
+		t.Fatalf("after a stale CompareAndSwap, Get = %q; want v1", v)
+	}
+	if ok, err := sw.CompareAndSwap(ctx, k, []byte("v1"), []byte("v2"), time.Minute); err != nil || !ok {
+		t.Fatalf("CompareAndSwap from the current value = %v, %v; want true, nil", ok, err)
+	}
+	if v, _ := mustGet(t, b, k); string(v) != "v2" {
+		t.Fatalf("after CompareAndSwap, Get = %q; want v2", v)
+	}
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := sw.CompareAndSwap(ctx, k, []byte("v2"), []byte("w"+strconv.Itoa(i)), time.Minute)
+			if err != nil {
+				t.Errorf("CompareAndSwap: %v", err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Fatalf("%d of 16 concurrent swaps from one value won; want exactly 1", n)
+	}
+	v, _ := mustGet(t, b, k)
+	if ok, err := sw.CompareAndSwap(ctx, k, v, nil, 0); err != nil || !ok {
+		t.Fatalf("CompareAndSwap to nil = %v, %v; want true, nil", ok, err)
+	}
+	if _, _, err := b.Get(ctx, k); !errors.Is(err, kvcache.ErrNotFound) {
+		t.Fatalf("after CompareAndSwap to nil, Get error = %v; want ErrNotFound", err)
+	}
 }
 
 func testUpdate(t *testing.T, b kvcache.Backend, p string) {
