@@ -10,10 +10,11 @@ import (
 )
 
 // LostUpdates runs one round: a fresh session, n concurrent requests that
-// each load the session, wait overlap (so they really overlap), and write
-// their own key; then it counts how many of the n keys the session holds.
-// The client keeps the cookie of the last response that set one (that is
-// what a browser does), so for cookie stores the last writer's cookie wins.
+// each load the session, wait overlap (0: no wait at all, the immediate
+// variant), and write their own key; then it counts how many of the n keys
+// the session holds. The client keeps the cookie of the last response that
+// set one (that is what a browser does), so for cookie stores the last
+// writer's cookie wins.
 func LostUpdates(t *Target, n int, overlap time.Duration) (int, error) {
 	cookie, err := Seed(t)
 	if err != nil {
@@ -30,7 +31,9 @@ func LostUpdates(t *Target, n int, overlap time.Duration) (int, error) {
 		key := fmt.Sprintf("k%02d", i)
 		h := t.L.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_ = t.L.GetString(w, r, "user") // load now
-			time.Sleep(overlap)
+			if overlap > 0 {
+				time.Sleep(overlap)
+			}
 			t.L.Put(w, r, key, "v")
 			_, _ = w.Write([]byte("ok"))
 		}))
@@ -48,10 +51,8 @@ func LostUpdates(t *Target, n int, overlap time.Duration) (int, error) {
 				failures = append(failures, err)
 				return
 			}
-			for _, c := range rec.Result().Cookies() {
-				if c.Name == CookieName && c.Value != "" {
-					last = CookieName + "=" + c.Value
-				}
+			if c := SetCookie(rec); c != "" {
+				last = c
 			}
 		}()
 	}
@@ -77,23 +78,26 @@ func LostUpdates(t *Target, n int, overlap time.Duration) (int, error) {
 	return survived, nil
 }
 
-// LostUpdateResult summarises the repeats of LostUpdates for one target.
+// LostUpdateResult summarises the rounds of LostUpdates for one target and
+// one overlap.
 type LostUpdateResult struct {
 	Target          *Target
+	Overlap         time.Duration
 	Min, Max        int
 	Sum, AllRepeats int
 	Repeats         int
 	Err             error
 }
 
-// RunLostUpdates runs LostUpdates repeats times on a target built by bl.
+// RunLostUpdates runs LostUpdates repeats times on a fresh target built by bl
+// (idle=none: no idle timeout on any side).
 func RunLostUpdates(ctx context.Context, bl Builder, n, repeats int, overlap time.Duration) LostUpdateResult {
 	t, err := bl.New(ctx, Options{})
 	if err != nil {
-		return LostUpdateResult{Target: &Target{Lib: bl.Lib, Backend: bl.Backend}, Err: err}
+		return LostUpdateResult{Target: &Target{Lib: bl.Lib, Backend: bl.Backend}, Overlap: overlap, Err: err}
 	}
 	defer t.Close()
-	res := LostUpdateResult{Target: t, Min: n + 1, Repeats: repeats}
+	res := LostUpdateResult{Target: t, Overlap: overlap, Min: n + 1, Repeats: repeats}
 	for range repeats {
 		s, err := LostUpdates(t, n, overlap)
 		if err != nil {
@@ -108,9 +112,11 @@ func RunLostUpdates(ctx context.Context, bl Builder, n, repeats int, overlap tim
 	return res
 }
 
-// IdleWrites seeds a session on a target built with IdleTimeout idle, then
-// counts the store writes that reads read-only requests cause.
-func IdleWrites(ctx context.Context, bl Builder, idle time.Duration, reads int) (*Target, int64, error) {
+// IdleWrites builds a fresh target with idle timeout idle, seeds a session,
+// waits wait, then sends reads read-only requests (S2: read one key) the way
+// a browser does (each carrying the last session cookie a response set), and
+// returns the store writes they caused. It asserts nothing: it reports.
+func IdleWrites(ctx context.Context, bl Builder, idle, wait time.Duration, reads int) (*Target, int64, error) {
 	t, err := bl.New(ctx, Options{IdleTimeout: idle})
 	if err != nil {
 		return &Target{Lib: bl.Lib, Backend: bl.Backend}, 0, err
@@ -120,13 +126,20 @@ func IdleWrites(ctx context.Context, bl Builder, idle time.Duration, reads int) 
 	if err != nil {
 		return t, 0, err
 	}
-	h := t.L.Wrap(Scenarios[1].Handler(t.L))
-	base := Request(Scenarios[1], cookie)
-	w0 := t.Writes.Load()
+	if wait > 0 {
+		time.Sleep(wait)
+	}
+	sc := ScenarioByName("S2")
+	h := t.L.Wrap(sc.Handler(t.L))
+	w0 := t.C.Writes.Load()
 	for i := range reads {
-		if err := CheckResponse(Serve(h, base)); err != nil {
+		rec := Serve(h, Request(sc, cookie))
+		if err := CheckResponse(rec); err != nil {
 			return t, 0, fmt.Errorf("%s: read %d: %w", t.Name(), i, err)
 		}
+		if c := SetCookie(rec); c != "" {
+			cookie = c
+		}
 	}
-	return t, t.Writes.Load() - w0, nil
+	return t, t.C.Writes.Load() - w0, nil
 }

@@ -7,56 +7,90 @@ import (
 	"testing"
 )
 
-// Benchmark names: BenchmarkScenarios/<S>/<lib>/<backend>; the baseline
-// (no session library) is BenchmarkScenarios/<S>/baseline/none. Each reports
-// store-ops/op (reads + writes of the library's store per request).
+// BenchmarkScenarios runs S1–S6 on every server-side store in both settings
+// modes. Names: BenchmarkScenarios/<mode>/<S>/<lib>/<backend>, e.g.
+// BenchmarkScenarios/idle=none/S2/scs/redis; the no-library baseline of each
+// mode and scenario is .../<S>/baseline/none. Every mode × scenario × store
+// has its own fresh target (new store, seeded, closed after), so no scenario
+// sees data another one left. Each reports store-reads/op and
+// store-writes/op (calls of the library's own store interface per request).
 func BenchmarkScenarios(b *testing.B) {
-	ctx := context.Background()
-	var targets []*Target
-	for _, bl := range Builders() {
-		t, err := bl.New(ctx, Options{})
-		if errors.Is(err, ErrSkip) {
-			b.Logf("skipping %s/%s: %v", bl.Lib, bl.Backend, err)
-			continue
-		}
-		if err != nil {
-			b.Fatalf("%s/%s: %v", bl.Lib, bl.Backend, err)
-		}
-		targets = append(targets, t)
-	}
-	defer func() {
-		for _, t := range targets {
-			t.Close()
-		}
-	}()
-	cookies := map[*Target]string{}
-	for _, t := range targets {
-		c, err := Seed(t)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cookies[t] = c
-	}
-	for _, sc := range Scenarios {
-		b.Run(sc.Name+"/baseline/none", func(b *testing.B) {
-			h := sc.Handler(baselineLib{})
-			base := Request(sc, CookieName+"=00000000-0000-4000-8000-000000000000")
-			runLoop(b, h, base, nil)
+	for _, m := range Modes {
+		b.Run(m.Name, func(b *testing.B) {
+			for _, sc := range Scenarios {
+				b.Run(sc.Name, func(b *testing.B) {
+					b.Run("baseline/none", func(b *testing.B) { runBaseline(b, sc) })
+					for _, bl := range ModeBuilders(ServerBuilders(), m) {
+						benchTarget(b, bl, Options{IdleTimeout: m.Idle}, sc)
+					}
+				})
+			}
 		})
-		for _, t := range targets {
-			b.Run(sc.Name+"/"+t.Name(), func(b *testing.B) {
-				h := t.L.Wrap(sc.Handler(t.L))
-				runLoop(b, h, Request(sc, cookies[t]), t)
-			})
-		}
 	}
 }
 
-func runLoop(b *testing.B, h http.Handler, base *http.Request, t *Target) {
+// BenchmarkCookieStores compares the cookie stores (sessionfx cookiestore,
+// gorilla's encrypted CookieStore) on S2–S4, idle=none (gorilla has no idle
+// timeout). Names: BenchmarkCookieStores/<S>/<lib>/cookie and
+// BenchmarkCookieStores/<S>/baseline/none.
+func BenchmarkCookieStores(b *testing.B) {
+	for _, name := range CookieScenarios {
+		sc := ScenarioByName(name)
+		b.Run(sc.Name, func(b *testing.B) {
+			b.Run("baseline/none", func(b *testing.B) { runBaseline(b, sc) })
+			for _, bl := range CookieBuilders() {
+				benchTarget(b, bl, Options{}, sc)
+			}
+		})
+	}
+}
+
+// benchTarget runs the sub-benchmark <lib>/<backend> of sc on a target of
+// its own: built, seeded and (for a valid-cookie scenario) settled on the
+// first call, reused by the run-1 probe, every b.N step and every -count
+// repetition of this sub-benchmark, closed when it is done. Building,
+// seeding and settling are not timed.
+func benchTarget(b *testing.B, bl Builder, o Options, sc Scenario) {
+	var (
+		t    *Target
+		h    http.Handler
+		base *http.Request
+	)
+	defer func() {
+		if t != nil {
+			t.Close()
+		}
+	}()
+	b.Run(bl.Name(), func(b *testing.B) {
+		if t == nil {
+			tg, err := bl.New(context.Background(), o)
+			if errors.Is(err, ErrSkip) {
+				b.Skipf("%s: %v", bl.Name(), err)
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", bl.Name(), err)
+			}
+			t = tg
+			cookie, err := Seed(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			Settle(sc)
+			h, base = t.L.Wrap(sc.Handler(t.L)), Request(sc, cookie)
+		}
+		runLoop(b, h, base, t.C)
+	})
+}
+
+func runBaseline(b *testing.B, sc Scenario) {
+	runLoop(b, sc.Handler(baselineLib{}), Request(sc, CookieName+"=00000000-0000-4000-8000-000000000000"), nil)
+}
+
+func runLoop(b *testing.B, h http.Handler, base *http.Request, c *Counter) {
 	b.ReportAllocs()
-	var ops0 int64
-	if t != nil {
-		ops0 = t.Ops.Load()
+	var r0, w0 int64
+	if c != nil {
+		r0, w0 = c.Reads.Load(), c.Writes.Load()
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -66,11 +100,13 @@ func runLoop(b *testing.B, h http.Handler, base *http.Request, t *Target) {
 		}
 	}
 	b.StopTimer()
-	if t != nil {
-		b.ReportMetric(float64(t.Ops.Load()-ops0)/float64(b.N), "store-ops/op")
-	} else {
-		b.ReportMetric(0, "store-ops/op")
+	var reads, writes float64
+	if c != nil {
+		reads = float64(c.Reads.Load()-r0) / float64(b.N)
+		writes = float64(c.Writes.Load()-w0) / float64(b.N)
 	}
+	b.ReportMetric(reads, "store-reads/op")
+	b.ReportMetric(writes, "store-writes/op")
 }
 
 // baselineLib is "no session library": reads return what the session

@@ -20,10 +20,11 @@ func NewFileKV(dir string) (*backends.KVStore, func(), error) {
 }
 
 // FileKVBuilder is sessionfx on the kvcache file backend, one of
-// sessionfxBuilders (so bench/run.sh measures it); BenchmarkScenariosFile
-// runs S1–S4 on it beside the memory and SQLite targets alone.
+// sessionfxBuilders (so bench/run.sh measures it; it has no scs
+// counterpart); BenchmarkScenariosFile runs S1–S4 on it beside the memory
+// and SQLite targets alone.
 func FileKVBuilder() Builder {
-	return Builder{"sessionfx", "file", func(_ context.Context, o Options) (*Target, error) {
+	return Builder{"sessionfx", "file", true, false, func(_ context.Context, o Options) (*Target, error) {
 		dir, err := tempDir()
 		if err != nil {
 			return nil, err

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/boj/redistore"
 	"github.com/gomodule/redigo/redis"
@@ -28,8 +30,9 @@ func (c countingCodec) Decode(name, value string, dst any) error {
 	return c.Codec.Decode(name, value, dst)
 }
 
-// countingConn counts the Redis commands a redigo connection sends (PING and
-// the pool's empty flush commands excluded).
+// countingConn counts redistore's store calls by the one command each
+// issues: load is one GET (a read), save one SETEX and delete one DEL
+// (writes). Other commands (PING on creation) are not store calls.
 type countingConn struct {
 	redis.Conn
 	c *Counter
@@ -37,10 +40,9 @@ type countingConn struct {
 
 func (c countingConn) count(cmd string) {
 	switch strings.ToUpper(cmd) {
-	case "", "PING":
-	case "GET", "EXISTS", "PTTL", "TTL":
+	case "GET":
 		c.c.read()
-	default:
+	case "SETEX", "DEL":
 		c.c.write()
 	}
 }
@@ -89,48 +91,54 @@ func (l gorillaLib) Put(w http.ResponseWriter, r *http.Request, key, value strin
 }
 
 var (
+	// gorillaHashKey authenticates (HMAC-SHA256), gorillaBlockKey encrypts
+	// (AES-256): securecookie with both keys, gorilla's encrypted mode.
 	gorillaHashKey  = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	gorillaBlockKey = []byte("0123456789abcdef0123456789abcdef")
 )
 
+// gorillaOptions are the cookie settings shared by every side (Settings).
+func gorillaOptions() *sessions.Options {
+	return &sessions.Options{Path: "/", MaxAge: int(Lifetime / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+}
+
 func gorillaBuilders() []Builder {
 	return []Builder{
-		{"gorilla", "cookie", func(_ context.Context, _ Options) (*Target, error) {
+		{"gorilla", "cookie", false, true, func(_ context.Context, _ Options) (*Target, error) {
 			c := &Counter{}
 			st := sessions.NewCookieStore(gorillaHashKey, gorillaBlockKey)
-			st.Options.MaxAge = 86400
+			st.MaxAge(int(Lifetime / time.Second)) // the codecs' max age too
+			st.Options = gorillaOptions()
 			for i, cd := range st.Codecs {
 				st.Codecs[i] = countingCodec{Codec: cd, c: c}
 			}
-			return &Target{Lib: "gorilla", Backend: "cookie", Note: "sessions.CookieStore (securecookie, AES + HMAC); ops = cookie encodes + decodes",
-				L: gorillaLib{st}, Ops: &c.Ops, Writes: &c.Writes, Close: func() {}}, nil
+			return &Target{Lib: "gorilla", Backend: "cookie", Note: "sessions.CookieStore, encrypted (securecookie: gob, AES-256-CTR + HMAC-SHA256); reads = decode, writes = encode",
+				L: gorillaLib{st}, C: c, Close: func() {}}, nil
 		}},
-		{"gorilla", "redis", func(_ context.Context, _ Options) (*Target, error) {
-			p, err := NewRedigoPool()
-			if err != nil {
-				return nil, err
+		{"gorilla", "redis", false, false, func(_ context.Context, o Options) (*Target, error) {
+			url := o.redisURL()
+			if url == "" {
+				return nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvRedis)
 			}
 			c := &Counter{}
-			dial := p.Dial
-			p.Dial = func() (redis.Conn, error) {
-				conn, err := dial()
+			p := &redis.Pool{MaxIdle: 10, IdleTimeout: 240 * time.Second, Dial: func() (redis.Conn, error) {
+				conn, err := redis.DialURL(url)
 				if err != nil {
 					return nil, err
 				}
 				return countingConn{Conn: conn, c: c}, nil
-			}
-			// Drop the connection the ping opened, so every later one counts.
-			_ = p.Close()
-			p = &redis.Pool{MaxIdle: 16, Dial: p.Dial}
+			}}
 			st, err := redistore.NewRediStoreWithPool(p, gorillaHashKey, gorillaBlockKey)
 			if err != nil {
-				return nil, err
+				_ = p.Close()
+				return nil, fmt.Errorf("redis at %s: %w", url, err)
 			}
 			prefix := UniqueName("gorillabench_") + "_"
 			st.SetKeyPrefix(prefix)
-			st.SetMaxAge(86400)
-			return &Target{Lib: "gorilla", Backend: "redis", Note: "boj/redistore (redigo); ops = Redis commands",
-				L: gorillaLib{st}, Ops: &c.Ops, Writes: &c.Writes, Close: func() {
+			st.SetMaxAge(int(Lifetime / time.Second))
+			st.Options = gorillaOptions()
+			return &Target{Lib: "gorilla", Backend: "redis", Note: "boj/redistore (redigo pool, MaxIdle 10; encrypted id cookie); reads = load (GET), writes = save (SETEX) / delete (DEL)",
+				L: gorillaLib{st}, C: c, Close: func() {
 					DeletePrefix(p, prefix)
 					_ = p.Close()
 				}}, nil

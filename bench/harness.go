@@ -4,8 +4,10 @@
 // libraries it is compared with.
 //
 // Every library runs the same handler shapes (see Scenario) behind its own
-// middleware, and every store is wrapped by a counter so each request's store
-// operations can be reported next to ns/op, B/op and allocs/op.
+// middleware, with the same settings (see Settings and Mode), and every store
+// is wrapped by a counter of the library's own store interface, so each
+// request's store reads and store writes are reported next to ns/op, B/op and
+// allocs/op.
 package bench
 
 import (
@@ -26,10 +28,44 @@ import (
 const (
 	EnvRedis    = "SESSIONFX_TEST_REDIS_URL"    // e.g. redis://127.0.0.1:6379/0
 	EnvPostgres = "SESSIONFX_TEST_POSTGRES_DSN" // e.g. host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable
+	EnvMySQL    = "SESSIONFX_TEST_MYSQL_DSN"    // e.g. root@tcp(127.0.0.1:3306)/test?parseTime=true&loc=UTC
 )
 
 // ErrSkip is returned by a target constructor whose service is not configured.
 var ErrSkip = errors.New("backend not configured")
+
+// The settings both sides run with (see Mode for the idle timeout).
+const (
+	// CookieName is the session cookie name every library uses.
+	CookieName = "session"
+	// Lifetime is the absolute session lifetime on every side: sessionfx
+	// lifetime, scs Lifetime, gorilla MaxAge.
+	Lifetime = 24 * time.Hour
+	// SCSHashTokenInStore: scs stores a SHA-256 of the token, as sessionfx
+	// (hash_ids, on by default) stores a SHA-256 of the id. Both sides then
+	// pay one hash per store call and neither keeps usable ids in the store.
+	SCSHashTokenInStore = true
+)
+
+// Settings describes, in one line, the settings every side runs with.
+const Settings = "cookie `session`, Path=/, Secure, HttpOnly, SameSite=Lax, persistent (Max-Age follows the 24h lifetime) on every side; " +
+	"absolute lifetime 24h (sessionfx lifetime, scs Lifetime, gorilla MaxAge); " +
+	"ids stored hashed (SHA-256) by sessionfx (hash_ids, its default) and scs (HashTokenInStore = true); " +
+	"no background cleanup goroutine on any side; idle timeout per mode (idle=none: off on both; idle=30m: 30m on both; gorilla has none)"
+
+// Mode is one settings mode of the scenario benchmarks.
+type Mode struct {
+	Name string        // as in benchmark names: idle=none, idle=30m
+	Idle time.Duration // idle timeout on every library that has one (0: off)
+}
+
+// Modes are the two settings modes: both libraries without an idle timeout,
+// and both with a 30-minute one (scs then commits on every request that
+// loads a session; sessionfx refreshes once half of the window has passed).
+var Modes = []Mode{
+	{Name: "idle=none", Idle: 0},
+	{Name: "idle=30m", Idle: 30 * time.Minute},
+}
 
 // Lib is one session library behind one backend, as the handlers see it.
 type Lib interface {
@@ -46,25 +82,27 @@ type Lib interface {
 // Target is a library on a backend, ready to serve.
 type Target struct {
 	Lib     string // sessionfx, scs, gorilla
-	Backend string // memory, redis, redis-cc, sqlite, postgres, cookie
-	Note    string // what the backend really is (e.g. which store package)
+	Backend string // memory, redis, redis-cc, redis-goredis, sqlite, postgres, mysql, file, cookie
+	Note    string // what the store really is (package, client) and what is counted
 	L       Lib
-	Ops     *atomic.Int64 // store operations so far (reads + writes)
-	Writes  *atomic.Int64 // store writes so far (subset of Ops)
+	C       *Counter // store reads and writes so far
 	Close   func()
 }
 
 // Name is lib/backend, as used in benchmark names.
 func (t *Target) Name() string { return t.Lib + "/" + t.Backend }
 
-// Counter counts store operations.
+// Counter counts calls of a library's store interface: reads (sessionfx
+// backends.Store.Load, scs Store.Find, redistore's load, cookie decode) and
+// writes (sessionfx Save/Delete/Touch, scs Commit/Delete, redistore's
+// save/delete, cookie encode).
 type Counter struct {
-	Ops    atomic.Int64
+	Reads  atomic.Int64
 	Writes atomic.Int64
 }
 
-func (c *Counter) read()  { c.Ops.Add(1) }
-func (c *Counter) write() { c.Ops.Add(1); c.Writes.Add(1) }
+func (c *Counter) read()  { c.Reads.Add(1) }
+func (c *Counter) write() { c.Writes.Add(1) }
 
 // RedisURL returns the Redis URL from the environment, or "".
 func RedisURL() string { return os.Getenv(EnvRedis) }
@@ -72,8 +110,11 @@ func RedisURL() string { return os.Getenv(EnvRedis) }
 // PostgresDSN returns the PostgreSQL DSN from the environment, or "".
 func PostgresDSN() string { return os.Getenv(EnvPostgres) }
 
+// MySQLDSN returns the MySQL/MariaDB DSN from the environment, or "".
+func MySQLDSN() string { return os.Getenv(EnvMySQL) }
+
 // UniqueName returns prefix followed by 8 random hex characters, for key
-// prefixes, table and schema names that no other run shares.
+// prefixes, table, schema and database names that no other run shares.
 func UniqueName(prefix string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -131,8 +172,18 @@ var Scenarios = []Scenario{
 	{"S6", "10 KB garbage cookie; handler writes one key", "garbage", writeOne},
 }
 
-// CookieName is the session cookie name every library uses.
-const CookieName = "session"
+// ScenarioByName returns the scenario named name (S1–S6).
+func ScenarioByName(name string) Scenario {
+	for _, sc := range Scenarios {
+		if sc.Name == name {
+			return sc
+		}
+	}
+	panic("bench: no scenario " + name)
+}
+
+// CookieScenarios are the scenarios of the cookie-store comparison.
+var CookieScenarios = []string{"S2", "S3", "S4"}
 
 // GarbageCookie is the S6 cookie header: 10 KB that is no valid id or token.
 var GarbageCookie = CookieName + "=" + strings.Repeat("x9Z_-", 2048)
@@ -150,16 +201,37 @@ func Seed(t *Target) (string, error) {
 	if rec.Code != http.StatusOK {
 		return "", fmt.Errorf("%s: seeding a session: status %d: %s", t.Name(), rec.Code, rec.Body.String())
 	}
+	if c := SetCookie(rec); c != "" {
+		return c, nil
+	}
+	return "", fmt.Errorf("%s: seeding a session: no %q cookie in the response (headers %v)", t.Name(), CookieName, rec.Header())
+}
+
+// SetCookie returns the Cookie header a browser would send after rec: the
+// last non-empty session cookie rec sets, or "" when it sets none.
+func SetCookie(rec *httptest.ResponseRecorder) string {
 	last := ""
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == CookieName && c.Value != "" {
-			last = CookieName + "=" + c.Value // the browser keeps the last one
+			last = CookieName + "=" + c.Value
 		}
 	}
-	if last != "" {
-		return last, nil
+	return last
+}
+
+// SettleAfterSeed is how long a valid-cookie scenario waits after seeding its
+// session before it is timed, on every library: the requests then meet a
+// session at rest, as a real session mostly is, not one written a moment
+// ago (sessionfx's Redis client-side cache reads a key it wrote within the
+// last second from the server, so without the pause part of S2 would
+// measure that path instead of the cache).
+const SettleAfterSeed = 1100 * time.Millisecond
+
+// Settle sleeps SettleAfterSeed when sc sends the seeded session's cookie.
+func Settle(sc Scenario) {
+	if sc.Cookie == "valid" {
+		time.Sleep(SettleAfterSeed)
 	}
-	return "", fmt.Errorf("%s: seeding a session: no %q cookie in the response (headers %v)", t.Name(), CookieName, rec.Header())
 }
 
 // Request builds the base request of scenario sc for a seeded cookie.
@@ -195,16 +267,36 @@ func CheckResponse(rec *httptest.ResponseRecorder) error {
 
 // Options tune the targets.
 type Options struct {
-	// IdleTimeout is set on every library that has one (0: each library's
-	// default: sessionfx 30m, scs none).
+	// IdleTimeout is set on every library that has one; 0 turns it off on
+	// every side (sessionfx idle_timeout = 0, scs IdleTimeout = 0).
 	IdleTimeout time.Duration
+	// RedisURL overrides the environment's Redis URL (cmd/behave points the
+	// Redis targets at a private server to count their commands).
+	RedisURL string
 }
 
-// Builder builds one target.
+func (o Options) redisURL() string {
+	if o.RedisURL != "" {
+		return o.RedisURL
+	}
+	return RedisURL()
+}
+
+// Builder builds one target. Every call builds a fresh one: a new store (new
+// key prefix, table, schema or database) that the target's Close removes.
 type Builder struct {
 	Lib, Backend string
-	New          func(ctx context.Context, o Options) (*Target, error)
+	// Idle is false for a library without an idle timeout (gorilla): it
+	// is left out of the idle=30m mode.
+	Idle bool
+	// Cookie marks a client-side (cookie) store: compared in
+	// BenchmarkCookieStores, not BenchmarkScenarios.
+	Cookie bool
+	New    func(ctx context.Context, o Options) (*Target, error)
 }
+
+// Name is lib/backend.
+func (b Builder) Name() string { return b.Lib + "/" + b.Backend }
 
 // Builders lists every library × backend.
 func Builders() []Builder {
@@ -212,5 +304,39 @@ func Builders() []Builder {
 	out = append(out, sessionfxBuilders()...)
 	out = append(out, scsBuilders()...)
 	out = append(out, gorillaBuilders()...)
+	return out
+}
+
+// ServerBuilders are the server-side stores, measured by BenchmarkScenarios.
+func ServerBuilders() []Builder {
+	var out []Builder
+	for _, b := range Builders() {
+		if !b.Cookie {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// CookieBuilders are the cookie stores, measured by BenchmarkCookieStores.
+func CookieBuilders() []Builder {
+	var out []Builder
+	for _, b := range Builders() {
+		if b.Cookie {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// ModeBuilders are the builders that take part in mode m (a library without
+// an idle timeout has no idle=30m configuration).
+func ModeBuilders(bs []Builder, m Mode) []Builder {
+	var out []Builder
+	for _, b := range bs {
+		if m.Idle == 0 || b.Idle {
+			out = append(out, b)
+		}
+	}
 	return out
 }

@@ -2,24 +2,29 @@ package bench
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"time"
 
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/mysqlstore"
 	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/go-sql-driver/mysql"
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/sessionfx/session/backends/gormstore"
 )
 
-// countingSCSStore wraps an scs.Store (the plain interface, so scs calls
-// Find/Commit/Delete and never the Ctx variants).
+// countingSCSStore wraps a plain scs.Store (no Ctx methods, so scs calls
+// Find/Commit/Delete, as it would on the store itself).
 type countingSCSStore struct {
 	s scs.Store
 	c *Counter
@@ -40,6 +45,29 @@ func (s countingSCSStore) Delete(token string) error {
 	return s.s.Delete(token)
 }
 
+// countingSCSCtxStore wraps an scs.CtxStore (goredisstore): scs calls
+// FindCtx/CommitCtx/DeleteCtx, as it would on the store itself (whose plain
+// methods panic).
+type countingSCSCtxStore struct {
+	countingSCSStore
+	cs scs.CtxStore
+}
+
+func (s countingSCSCtxStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	s.c.read()
+	return s.cs.FindCtx(ctx, token)
+}
+
+func (s countingSCSCtxStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	s.c.write()
+	return s.cs.CommitCtx(ctx, token, b, expiry)
+}
+
+func (s countingSCSCtxStore) DeleteCtx(ctx context.Context, token string) error {
+	s.c.write()
+	return s.cs.DeleteCtx(ctx, token)
+}
+
 type scsLib struct{ sm *scs.SessionManager }
 
 func (l scsLib) Wrap(h http.Handler) http.Handler { return l.sm.LoadAndSave(h) }
@@ -56,74 +84,53 @@ func (l scsLib) Put(_ http.ResponseWriter, r *http.Request, key, value string) {
 	l.sm.Put(r.Context(), key, value)
 }
 
-// NewSCSTarget builds an scs target on store: scs defaults (lifetime 24h,
-// no idle timeout unless o.IdleTimeout), cookie named CookieName.
+// SCSManager returns the scs session manager every scs target uses: scs's
+// defaults (gob codec, ...) with the settings shared by every side (see
+// Settings): Lifetime 24h, a Secure, HttpOnly, SameSite=Lax persistent cookie
+// named CookieName, HashTokenInStore, and IdleTimeout = o.IdleTimeout (0:
+// none, scs's default).
+func SCSManager(o Options) *scs.SessionManager {
+	sm := scs.New()
+	sm.Lifetime = Lifetime
+	sm.IdleTimeout = o.IdleTimeout
+	sm.HashTokenInStore = SCSHashTokenInStore
+	sm.Cookie.Name = CookieName
+	sm.Cookie.Path = "/"
+	sm.Cookie.Secure = true
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Persist = true
+	return sm
+}
+
+// NewSCSTarget builds an scs target on store (see SCSManager).
 func NewSCSTarget(backend, note string, store scs.Store, o Options, closeFn func()) *Target {
 	c := &Counter{}
-	sm := scs.New()
-	sm.Store = countingSCSStore{s: store, c: c}
-	sm.Cookie.Name = CookieName
-	sm.IdleTimeout = o.IdleTimeout
+	sm := SCSManager(o)
+	plain := countingSCSStore{s: store, c: c}
+	if cs, ok := store.(scs.CtxStore); ok {
+		sm.Store = countingSCSCtxStore{countingSCSStore: plain, cs: cs}
+	} else {
+		sm.Store = plain
+	}
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "scs: "+err.Error(), http.StatusInternalServerError)
 	}
-	return &Target{Lib: "scs", Backend: backend, Note: note, L: scsLib{sm}, Ops: &c.Ops, Writes: &c.Writes, Close: closeFn}
+	return &Target{Lib: "scs", Backend: backend, Note: note, L: scsLib{sm}, C: c, Close: closeFn}
 }
 
-// redigoSCSStore is an scs.Store on Redis written for this harness, because
-// github.com/alexedwards/scs/redisstore cannot be fetched from the module
-// proxy this machine reaches. It issues the commands scs's Redis store
-// documents: GET on Find; MULTI, SET, PEXPIREAT, EXEC on Commit; DEL on Delete.
-type redigoSCSStore struct {
-	pool   *redis.Pool
-	prefix string
-}
-
-func (s *redigoSCSStore) Find(token string) ([]byte, bool, error) {
-	conn := s.pool.Get()
-	defer conn.Close()
-	b, err := redis.Bytes(conn.Do("GET", s.prefix+token))
-	if errors.Is(err, redis.ErrNil) {
-		return nil, false, nil
+// NewRedigoPool returns a redigo pool on url (the environment's Redis URL
+// when empty), as scs/redisstore's README builds one.
+func NewRedigoPool(url string) (*redis.Pool, error) {
+	if url == "" {
+		url = RedisURL()
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	return b, true, nil
-}
-
-func (s *redigoSCSStore) Commit(token string, b []byte, expiry time.Time) error {
-	conn := s.pool.Get()
-	defer conn.Close()
-	if err := conn.Send("MULTI"); err != nil {
-		return err
-	}
-	if err := conn.Send("SET", s.prefix+token, b); err != nil {
-		return err
-	}
-	if err := conn.Send("PEXPIREAT", s.prefix+token, expiry.UnixNano()/int64(time.Millisecond)); err != nil {
-		return err
-	}
-	_, err := conn.Do("EXEC")
-	return err
-}
-
-func (s *redigoSCSStore) Delete(token string) error {
-	conn := s.pool.Get()
-	defer conn.Close()
-	_, err := conn.Do("DEL", s.prefix+token)
-	return err
-}
-
-// NewRedigoPool returns a redigo pool on the Redis URL of the environment.
-func NewRedigoPool() (*redis.Pool, error) {
-	url := RedisURL()
 	if url == "" {
 		return nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvRedis)
 	}
 	p := &redis.Pool{
-		MaxIdle:     16,
-		IdleTimeout: time.Minute,
+		MaxIdle:     10,
+		IdleTimeout: 240 * time.Second,
 		Dial:        func() (redis.Conn, error) { return redis.DialURL(url) },
 	}
 	conn := p.Get()
@@ -158,23 +165,47 @@ func DeletePrefix(p *redis.Pool, prefix string) {
 
 func scsBuilders() []Builder {
 	return []Builder{
-		{"scs", "memory", func(_ context.Context, o Options) (*Target, error) {
+		{"scs", "memory", true, false, func(_ context.Context, o Options) (*Target, error) {
 			st := memstore.NewWithCleanupInterval(0)
-			return NewSCSTarget("memory", "scs/v2/memstore", st, o, func() {}), nil
+			return NewSCSTarget("memory", "scs/v2/memstore (unbounded map: never evicts)", st, o, func() {}), nil
 		}},
-		{"scs", "redis", func(_ context.Context, o Options) (*Target, error) {
-			p, err := NewRedigoPool()
+		{"scs", "redis", true, false, func(_ context.Context, o Options) (*Target, error) {
+			p, err := NewRedigoPool(o.redisURL())
 			if err != nil {
 				return nil, err
 			}
 			prefix := UniqueName("scsbench:") + ":"
-			st := &redigoSCSStore{pool: p, prefix: prefix}
-			return NewSCSTarget("redis", "harness redigo store (scs/redisstore's commands; scs/redisstore is not on the module proxy)", st, o, func() {
+			st := redisstore.NewWithPrefix(p, prefix)
+			return NewSCSTarget("redis", "scs/redisstore (redigo pool, MaxIdle 10)", st, o, func() {
 				DeletePrefix(p, prefix)
 				_ = p.Close()
 			}), nil
 		}},
-		{"scs", "sqlite", func(_ context.Context, o Options) (*Target, error) {
+		{"scs", "redis-goredis", true, false, func(ctx context.Context, o Options) (*Target, error) {
+			url := o.redisURL()
+			if url == "" {
+				return nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvRedis)
+			}
+			opt, err := goredis.ParseURL(url)
+			if err != nil {
+				return nil, err
+			}
+			client := goredis.NewClient(opt)
+			if err := client.Ping(ctx).Err(); err != nil {
+				_ = client.Close()
+				return nil, fmt.Errorf("redis at %s: %w", url, err)
+			}
+			prefix := UniqueName("scsbench:") + ":"
+			st := goredisstore.NewWithPrefix(client, prefix)
+			return NewSCSTarget("redis-goredis", "scs/goredisstore (go-redis v9 client, default pool)", st, o, func() {
+				if p, err := NewRedigoPool(url); err == nil {
+					DeletePrefix(p, prefix)
+					_ = p.Close()
+				}
+				_ = client.Close()
+			}), nil
+		}},
+		{"scs", "sqlite", true, false, func(_ context.Context, o Options) (*Target, error) {
 			dir, err := tempDir()
 			if err != nil {
 				return nil, err
@@ -182,10 +213,12 @@ func scsBuilders() []Builder {
 			// The same pure-Go driver and pragmas as sessionfx's gormstore.
 			gdb, err := gormstore.Open(gormstore.Config{Driver: "sqlite", DSN: filepath.Join(dir, "scs.sqlite3")}, nil)
 			if err != nil {
+				removeAll(dir)
 				return nil, err
 			}
 			db, err := gdb.DB()
 			if err != nil {
+				removeAll(dir)
 				return nil, err
 			}
 			for _, q := range []string{
@@ -193,36 +226,89 @@ func scsBuilders() []Builder {
 				"CREATE INDEX sessions_expiry_idx ON sessions(expiry)",
 			} {
 				if _, err := db.Exec(q); err != nil {
+					_ = db.Close()
+					removeAll(dir)
 					return nil, fmt.Errorf("scs sqlite: %s: %w", q, err)
 				}
 			}
 			st := sqlite3store.NewWithConfig(db, sqlite3store.Config{TableName: "sessions"})
-			return NewSCSTarget("sqlite", "scs/sqlite3store on the same SQLite driver (modernc.org/sqlite via libtnb/sqlite, pure Go)", st, o, func() {
+			return NewSCSTarget("sqlite", "scs/sqlite3store on the same SQLite driver and pragmas (modernc.org/sqlite via libtnb/sqlite, pure Go)", st, o, func() {
 				_ = db.Close()
 				removeAll(dir)
 			}), nil
 		}},
-		{"scs", "postgres", func(ctx context.Context, o Options) (*Target, error) {
+		{"scs", "postgres", true, false, func(ctx context.Context, o Options) (*Target, error) {
 			pool, schema, err := NewPgxPoolWithSchema(ctx, UniqueName("scsbench_"))
 			if err != nil {
 				return nil, err
+			}
+			drop := func() {
+				_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+				pool.Close()
 			}
 			for _, q := range []string{
 				"CREATE TABLE sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)",
 				"CREATE INDEX sessions_expiry_idx ON sessions (expiry)",
 			} {
 				if _, err := pool.Exec(ctx, q); err != nil {
-					pool.Close()
+					drop()
 					return nil, fmt.Errorf("scs postgres: %s: %w", q, err)
 				}
 			}
 			st := pgxstore.NewWithCleanupInterval(pool, 0)
-			return NewSCSTarget("postgres", "scs/pgxstore (pgx pool)", st, o, func() {
-				_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-				pool.Close()
-			}), nil
+			return NewSCSTarget("postgres", "scs/pgxstore (pgx pool)", st, o, drop), nil
+		}},
+		{"scs", "mysql", true, false, func(_ context.Context, o Options) (*Target, error) {
+			db, dbName, err := NewMySQLDatabase(UniqueName("scsbench_"))
+			if err != nil {
+				return nil, err
+			}
+			drop := func() {
+				_, _ = db.Exec("DROP DATABASE " + dbName)
+				_ = db.Close()
+			}
+			for _, q := range []string{
+				"CREATE TABLE sessions (token CHAR(43) PRIMARY KEY, data BLOB NOT NULL, expiry TIMESTAMP(6) NOT NULL)",
+				"CREATE INDEX sessions_expiry_idx ON sessions (expiry)",
+			} {
+				if _, err := db.Exec(q); err != nil {
+					drop()
+					return nil, fmt.Errorf("scs mysql: %s: %w", q, err)
+				}
+			}
+			st := mysqlstore.NewWithCleanupInterval(db, 0)
+			return NewSCSTarget("mysql", "scs/mysqlstore (go-sql-driver/mysql)", st, o, drop), nil
 		}},
 	}
+}
+
+// NewMySQLDatabase creates database name on the environment's MySQL/MariaDB
+// and returns a pool on it (mysqlstore always uses the table "sessions").
+func NewMySQLDatabase(name string) (*sql.DB, string, error) {
+	dsn := MySQLDSN()
+	if dsn == "" {
+		return nil, "", fmt.Errorf("%w: %s is unset", ErrSkip, EnvMySQL)
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("mysql: %s: %w", EnvMySQL, err)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	_, err = admin.Exec("CREATE DATABASE " + name)
+	_ = admin.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("mysql: create database %s: %w", name, err)
+	}
+	cfg.DBName = name
+	cfg.ParseTime = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, "", err
+	}
+	return db, name, nil
 }
 
 // NewPgxPoolWithSchema creates schema in the environment's PostgreSQL and

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -95,14 +96,22 @@ func (l sfxLib) Put(_ http.ResponseWriter, r *http.Request, key, value string) {
 }
 
 // SessionfxConfig is the configuration every sessionfx target uses: the
-// defaults (lifetime 24h, idle timeout 30m, hashed ids), with o.IdleTimeout
-// when set.
+// defaults (hash_ids on, max_cookie_size 4096, ...) with the settings shared
+// by every side (see Settings): lifetime 24h, a Secure, HttpOnly, SameSite=Lax
+// persistent cookie named CookieName, and idle_timeout = o.IdleTimeout (0:
+// none, which session.Config allows: "IdleTimeout ends a session unused for
+// that long (0 = none)").
 func SessionfxConfig(o Options) session.Config {
 	cfg := session.DefaultConfig()
+	cfg.Lifetime = Lifetime
+	cfg.IdleTimeout = o.IdleTimeout
+	cfg.CleanupInterval = 0
 	cfg.Cookie.Name = CookieName
-	if o.IdleTimeout > 0 {
-		cfg.IdleTimeout = o.IdleTimeout
-	}
+	cfg.Cookie.Path = "/"
+	cfg.Cookie.Secure = true
+	cfg.Cookie.HTTPOnly = true
+	cfg.Cookie.SameSite = "lax"
+	cfg.Cookie.Persist = true
 	return cfg
 }
 
@@ -123,10 +132,11 @@ func NewSessionfxTarget(backend, note string, store backends.Storage, o Options,
 	if err != nil {
 		return nil, fmt.Errorf("sessionfx %s: NewManager: %w", backend, err)
 	}
-	return &Target{Lib: "sessionfx", Backend: backend, Note: note, L: sfxLib{m}, Ops: &c.Ops, Writes: &c.Writes, Close: closeFn}, nil
+	return &Target{Lib: "sessionfx", Backend: backend, Note: note, L: sfxLib{m}, C: c, Close: closeFn}, nil
 }
 
-// NewMemoryKV returns a KVStore on a fresh memory backend of maxSize bytes.
+// NewMemoryKV returns a KVStore on a fresh memory backend of maxSize bytes
+// (0: kvcache's default max_size, 64MiB).
 func NewMemoryKV(maxSize int64) (*backends.KVStore, func(), error) {
 	b, err := kvcache.NewMemory("bench", kvcache.BackendConfig{Type: "memory", MaxSize: kvcache.ByteSize(maxSize)}, nil)
 	if err != nil {
@@ -135,10 +145,13 @@ func NewMemoryKV(maxSize int64) (*backends.KVStore, func(), error) {
 	return backends.NewKVStore(kvcache.NewContainer("session", "session:", 0, b)), func() { _ = b.Close() }, nil
 }
 
-// NewRedisKV returns a KVStore on Redis under a unique key prefix; the
-// prefix's keys are deleted by the returned close function.
-func NewRedisKV(clientCache bool) (*backends.KVStore, func(), error) {
-	url := RedisURL()
+// NewRedisKV returns a KVStore on Redis at url (the environment's when
+// empty) under a unique key prefix; the prefix's keys are deleted by the
+// returned close function.
+func NewRedisKV(url string, clientCache bool) (*backends.KVStore, func(), error) {
+	if url == "" {
+		url = RedisURL()
+	}
 	if url == "" {
 		return nil, nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvRedis)
 	}
@@ -159,17 +172,30 @@ func NewGormSQLite(dir string) (*gormstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, s.Setup(context.Background())
+	if err := s.Setup(context.Background()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // NewGormPostgres returns a gorm store on a fresh table in PostgreSQL; the
 // close function drops it.
 func NewGormPostgres(table string) (*gormstore.Store, func(), error) {
-	dsn := PostgresDSN()
+	return newGormServer("postgres", PostgresDSN(), EnvPostgres, table)
+}
+
+// NewGormMySQL returns a gorm store on a fresh table in MySQL/MariaDB; the
+// close function drops it.
+func NewGormMySQL(table string) (*gormstore.Store, func(), error) {
+	return newGormServer("mysql", MySQLDSN(), EnvMySQL, table)
+}
+
+func newGormServer(driver, dsn, env, table string) (*gormstore.Store, func(), error) {
 	if dsn == "" {
-		return nil, nil, fmt.Errorf("%w: %s is unset", ErrSkip, EnvPostgres)
+		return nil, nil, fmt.Errorf("%w: %s is unset", ErrSkip, env)
 	}
-	s, err := gormstore.NewFromConfig(gormstore.Config{Driver: "postgres", DSN: dsn, Table: table}, nil)
+	s, err := gormstore.NewFromConfig(gormstore.Config{Driver: driver, DSN: dsn, Table: table}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,53 +209,65 @@ func NewGormPostgres(table string) (*gormstore.Store, func(), error) {
 	}, nil
 }
 
+// sessionfxCookieKey is the cookie store's 32-byte key (base64), fixed so
+// no key is generated per target (DevMode would log a warning).
+var sessionfxCookieKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
 func sessionfxBuilders() []Builder {
 	return []Builder{
-		{"sessionfx", "memory", func(_ context.Context, o Options) (*Target, error) {
-			s, closeFn, err := NewMemoryKV(2 << 30)
+		{"sessionfx", "memory", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewMemoryKV(0)
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("memory", "kvcache memory (ristretto), 2GiB", s, o, closeFn)
+			return NewSessionfxTarget("memory", "kvcache memory (ristretto), default max_size 64MiB (bounded: evicts)", s, o, closeFn)
 		}},
-		{"sessionfx", "cookie", func(_ context.Context, o Options) (*Target, error) {
-			s, err := cookiestore.New(cookiestore.Config{DevMode: true, CookieName: CookieName}, nil)
+		{"sessionfx", "cookie", true, true, func(_ context.Context, o Options) (*Target, error) {
+			s, err := cookiestore.New(cookiestore.Config{Keys: cookiestore.Keys{sessionfxCookieKey}, CookieName: CookieName}, nil)
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("cookie", "cookiestore (XChaCha20-Poly1305 sealed cookie)", s, o, func() {})
+			return NewSessionfxTarget("cookie", "cookiestore (XChaCha20-Poly1305 sealed cookie); reads = Open, writes = Seal", s, o, func() {})
 		}},
-		{"sessionfx", "redis", func(_ context.Context, o Options) (*Target, error) {
-			s, closeFn, err := NewRedisKV(false)
+		{"sessionfx", "redis", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewRedisKV(o.redisURL(), false)
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("redis", "kvcache redis (rueidis), no client cache", s, o, closeFn)
+			return NewSessionfxTarget("redis", "kvcache redis (rueidis), no client-side cache", s, o, closeFn)
 		}},
-		{"sessionfx", "redis-cc", func(_ context.Context, o Options) (*Target, error) {
-			s, closeFn, err := NewRedisKV(true)
+		{"sessionfx", "redis-cc", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewRedisKV(o.redisURL(), true)
 			if err != nil {
 				return nil, err
 			}
 			return NewSessionfxTarget("redis-cc", "kvcache redis (rueidis) with client-side caching", s, o, closeFn)
 		}},
-		{"sessionfx", "sqlite", func(_ context.Context, o Options) (*Target, error) {
+		{"sessionfx", "sqlite", true, false, func(_ context.Context, o Options) (*Target, error) {
 			dir, err := tempDir()
 			if err != nil {
 				return nil, err
 			}
 			s, err := NewGormSQLite(dir)
 			if err != nil {
+				removeAll(dir)
 				return nil, err
 			}
-			return NewSessionfxTarget("sqlite", "gormstore on SQLite file (modernc.org/sqlite via libtnb/sqlite, pure Go)", s, o, func() { _ = s.Close(); removeAll(dir) })
+			return NewSessionfxTarget("sqlite", "gormstore on a SQLite file (modernc.org/sqlite via libtnb/sqlite, pure Go)", s, o, func() { _ = s.Close(); removeAll(dir) })
 		}},
-		{"sessionfx", "postgres", func(_ context.Context, o Options) (*Target, error) {
+		{"sessionfx", "postgres", true, false, func(_ context.Context, o Options) (*Target, error) {
 			s, closeFn, err := NewGormPostgres(UniqueName("sfxbench_"))
 			if err != nil {
 				return nil, err
 			}
-			return NewSessionfxTarget("postgres", "gormstore on PostgreSQL (pgx)", s, o, closeFn)
+			return NewSessionfxTarget("postgres", "gormstore on PostgreSQL (gorm postgres driver, pgx)", s, o, closeFn)
+		}},
+		{"sessionfx", "mysql", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewGormMySQL(UniqueName("sfxbench_"))
+			if err != nil {
+				return nil, err
+			}
+			return NewSessionfxTarget("mysql", "gormstore on MySQL/MariaDB (gorm mysql driver, go-sql-driver/mysql)", s, o, closeFn)
 		}},
 		FileKVBuilder(),
 	}
