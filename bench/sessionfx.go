@@ -12,6 +12,7 @@ import (
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/cookiestore"
 	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/rediskv"
 )
@@ -269,6 +270,54 @@ func sessionfxBuilders() []Builder {
 			}
 			return NewSessionfxTarget("mysql", "gormstore on MySQL/MariaDB (gorm mysql driver, go-sql-driver/mysql)", s, o, closeFn)
 		}},
+		{"sessionfx", "postgres-layered", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewGormPostgres(UniqueName("sfxbench_"))
+			if err != nil {
+				return nil, err
+			}
+			return newLayeredTarget("postgres-layered", "layered: memory front (64MiB default) over gormstore on PostgreSQL, invalidation pushed by LISTEN/NOTIFY (cross-instance bound: the notification delay)", s, o, closeFn)
+		}},
+		{"sessionfx", "mysql-layered", true, false, func(_ context.Context, o Options) (*Target, error) {
+			s, closeFn, err := NewGormMySQL(UniqueName("sfxbench_"))
+			if err != nil {
+				return nil, err
+			}
+			return newLayeredTarget("mysql-layered", "layered: memory front (64MiB default) over gormstore on MySQL/MariaDB; nothing is pushed: cross-instance bound local_ttl (5s)", s, o, closeFn)
+		}},
+		{"sessionfx", "sqlite-layered", true, false, func(_ context.Context, o Options) (*Target, error) {
+			dir, err := tempDir()
+			if err != nil {
+				return nil, err
+			}
+			s, err := NewGormSQLite(dir)
+			if err != nil {
+				removeAll(dir)
+				return nil, err
+			}
+			return newLayeredTarget("sqlite-layered", "layered: memory front (64MiB default) over gormstore on a SQLite file; nothing is pushed: cross-process bound local_ttl (5s)", s, o, func() { _ = s.Close(); removeAll(dir) })
+		}},
 		FileKVBuilder(),
 	}
+}
+
+// newLayeredTarget puts a layered store (a fresh memory front at kvcache's
+// default size, the layered defaults: local_ttl 5s, invalidation auto) in
+// front of back. closeBack drops the back's table and closes it.
+func newLayeredTarget(backend, note string, back backends.Store, o Options, closeBack func()) (*Target, error) {
+	mem, err := kvcache.NewMemory("front", kvcache.BackendConfig{Type: "memory"}, nil)
+	if err != nil {
+		closeBack()
+		return nil, err
+	}
+	st := layered.New(kvcache.NewContainer("front", "front:", 0, mem), back)
+	if err := st.Setup(context.Background()); err != nil {
+		closeBack()
+		_ = mem.Close()
+		return nil, err
+	}
+	return NewSessionfxTarget(backend, note, st, o, func() {
+		closeBack() // drops the table, closes the back
+		_ = st.Close()
+		_ = mem.Close()
+	})
 }

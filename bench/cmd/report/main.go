@@ -114,9 +114,13 @@ var labels = map[string]string{
 	"sessionfx/mysql":    "sessionfx gormstore MySQL/MariaDB",
 	"scs/mysql":          "scs mysqlstore",
 	"sessionfx/sqlite":   "sessionfx gormstore SQLite",
-	"scs/sqlite":         "scs sqlite3store",
-	"sessionfx/cookie":   "sessionfx cookiestore",
-	"gorilla/cookie":     "gorilla CookieStore (encrypted)",
+
+	"sessionfx/postgres-layered": "sessionfx layered over gormstore PostgreSQL (NOTIFY invalidation)",
+	"sessionfx/mysql-layered":    "sessionfx layered over gormstore MySQL/MariaDB (local_ttl 5s bound)",
+	"sessionfx/sqlite-layered":   "sessionfx layered over gormstore SQLite (local_ttl 5s bound)",
+	"scs/sqlite":                 "scs sqlite3store",
+	"sessionfx/cookie":           "sessionfx cookiestore",
+	"gorilla/cookie":             "gorilla CookieStore (encrypted)",
 }
 
 func label(t string) string {
@@ -134,6 +138,10 @@ var peers = map[string]string{
 	"sessionfx/postgres": "scs/postgres",
 	"sessionfx/mysql":    "scs/mysql",
 	"sessionfx/sqlite":   "scs/sqlite",
+
+	"sessionfx/postgres-layered": "scs/postgres",
+	"sessionfx/mysql-layered":    "scs/mysql",
+	"sessionfx/sqlite-layered":   "scs/sqlite",
 }
 
 // families group the detail tables.
@@ -143,7 +151,7 @@ var families = []struct {
 }{
 	{"In-process", []string{"sessionfx/memory", "scs/memory", "sessionfx/file"}},
 	{"Redis", []string{"sessionfx/redis", "sessionfx/redis-cc", "scs/redis", "scs/redis-goredis", "gorilla/redis"}},
-	{"SQL", []string{"sessionfx/postgres", "scs/postgres", "sessionfx/mysql", "scs/mysql", "sessionfx/sqlite", "scs/sqlite"}},
+	{"SQL", []string{"sessionfx/postgres", "sessionfx/postgres-layered", "scs/postgres", "sessionfx/mysql", "sessionfx/mysql-layered", "scs/mysql", "sessionfx/sqlite", "sessionfx/sqlite-layered", "scs/sqlite"}},
 }
 
 // summaryPairs are the README summary's columns: sessionfx vs its scs peer.
@@ -154,6 +162,9 @@ var summaryPairs = []struct{ head, sfx, scs string }{
 	{"PostgreSQL: sessionfx vs scs pgxstore", "sessionfx/postgres", "scs/postgres"},
 	{"SQLite: sessionfx vs scs sqlite3store", "sessionfx/sqlite", "scs/sqlite"},
 	{"MySQL: sessionfx vs scs mysqlstore", "sessionfx/mysql", "scs/mysql"},
+	{"PostgreSQL + layered (NOTIFY): sessionfx vs scs pgxstore", "sessionfx/postgres-layered", "scs/postgres"},
+	{"MySQL + layered (5s bound): sessionfx vs scs mysqlstore", "sessionfx/mysql-layered", "scs/mysql"},
+	{"SQLite + layered (5s bound): sessionfx vs scs sqlite3store", "sessionfx/sqlite-layered", "scs/sqlite"},
 }
 
 // summaryOthers are the stores without a pair in the summary.
