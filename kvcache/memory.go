@@ -311,7 +311,11 @@ func (m *Memory) onEvict(item *ristretto.Item[*memEntry]) {
 }
 
 func (m *Memory) logEviction(e *memEntry, by string) {
-	m.log.Warn("kvcache: memory backend full, evicted an unexpired entry",
+	ce := m.log.Check(zap.WarnLevel, "kvcache: memory backend full, evicted an unexpired entry")
+	if ce == nil {
+		return // not logged: skip hashing the key
+	}
+	ce.Write(
 		zap.String("backend", m.name),
 		zap.String("key_hash", loghash.Of(e.key())),
 		zap.Int64("cost", e.cost()),
