@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	session "github.com/sessionfx/session"
 	"github.com/sessionfx/session/backends"
+	"github.com/sessionfx/session/kvcache/rediskv"
 )
 
 // EnvPGMillion gates the 1,000,000-row PostgreSQL case (it takes a while to
@@ -180,6 +183,60 @@ FROM generate_series(0, %[2]d) AS g, (SELECT * FROM %[1]s WHERE session_id = 'te
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			runS2Sample(b, t, reqs)
 		})
+		t.Close()
+	}
+}
+
+// BenchmarkScaleRedis: S2 on sessionfx's Redis backend (no client cache)
+// holding 1,000 and 1,000,000 live sessions under its key prefix (requests
+// cycle over 1,000 of them). The sessions are written in pipelined batches
+// of 1,000 SETs and deleted the same way at the end.
+func BenchmarkScaleRedis(b *testing.B) {
+	if RedisURL() == "" {
+		b.Skipf("%s is unset", EnvRedis)
+	}
+	for _, n := range []int{1000, 1_000_000} {
+		kv, closeFn, err := NewRedisKV("", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ct := kv.Container()
+		client := ct.Backend().(*rediskv.Backend).Client()
+		ctx := context.Background()
+		now := time.Now().UTC()
+		cfg := SessionfxConfig(scaleOptions)
+		keys := make([]string, 0, n)
+		for start := 0; start < n; start += 1000 {
+			cmds := make(rueidis.Commands, 0, 1000)
+			for i := start; i < min(start+1000, n); i++ {
+				sid := session.HashID(clientID(i))
+				rec := &backends.Record{ID: sid, Data: map[string]any{"user": "alice", "n": int64(1)}, Created: now, Updated: now, Expires: now.Add(cfg.IdleTimeout)}
+				v, err := backends.EncodeRecord(rec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				key := ct.Prefix() + sid
+				keys = append(keys, key)
+				cmds = append(cmds, client.B().Set().Key(key).Value(rueidis.BinaryString(v)).PxMilliseconds(cfg.IdleTimeout.Milliseconds()).Build())
+			}
+			for _, r := range client.DoMulti(ctx, cmds...) {
+				if err := r.Error(); err != nil {
+					b.Fatalf("filling %d sessions: %v", n, err)
+				}
+			}
+		}
+		t, err := NewSessionfxTarget("redis", "", kv, scaleOptions, closeFn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs := sampleRequests(n)
+		warm(b, t, reqs)
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			runS2Sample(b, t, reqs)
+		})
+		for start := 0; start < len(keys); start += 1000 {
+			_ = client.Do(ctx, client.B().Unlink().Key(keys[start:min(start+1000, len(keys))]...).Build()).Error()
+		}
 		t.Close()
 	}
 }
