@@ -2,7 +2,7 @@
 # Side-by-side benchmark of sessionfx, alexedwards/scs/v2 and gorilla/sessions.
 # Starts PostgreSQL, Redis and MariaDB on loopback when they are down, runs the
 # benchmarks (-count 5 by default: BenchmarkScenarios in both settings modes,
-# BenchmarkCookieStores, BenchmarkScaleMemory, BenchmarkScalePostgres), the
+# BenchmarkCookieStores, BenchmarkScaleMemory, BenchmarkScaleRedis, BenchmarkScalePostgres), the
 # behaviour measurements (cmd/behave: lost updates, idle writes, Redis
 # commands), and writes bench/RESULTS.md with medians (cmd/report) and the raw
 # output in bench/RESULTS.bench.txt.
@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 COUNT="${COUNT:-5}"
 BENCHTIME="${BENCHTIME:-1s}"
-BENCH="${BENCH:-^Benchmark(Scenarios|CookieStores|ScaleMemory|ScalePostgres)\$}"
+BENCH="${BENCH:-^Benchmark(Scenarios|CookieStores|ScaleMemory|ScaleRedis|ScalePostgres)\$}"
 REPEATS="${REPEATS:-20}"
 OUT="${OUT:-RESULTS.md}"
 export SESSIONFX_TEST_POSTGRES_DSN="${SESSIONFX_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable}"
