@@ -145,8 +145,7 @@ func (w *responseWriter) beforeHeaders() {
 		s := v.(*Session)
 		h := w.ResponseWriter.Header()
 		h.Add("Vary", "Cookie")
-		ctx := context.WithoutCancel(w.r.Context())
-		if err := w.m.commit(ctx, s); err != nil {
+		if err := w.m.commit(w.r.Context(), s); err != nil {
 			w.m.logSaveError("session: save before response failed", err, zap.String("path", w.r.URL.Path))
 			w.failed = true
 			s.Revert()

@@ -366,18 +366,21 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 // commit saves s and refreshes its idle deadline when due; it runs before
 // the response headers go out, and again (for late changes) when the scope
 // ends.
+//
+// A write outlives the request: the client hanging up does not cancel it.
+// The context is wrapped only when there is something to write.
 func (m *Manager) commit(ctx context.Context, s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.changedLocked() {
-		if err := m.save(ctx, s); !errors.Is(err, ErrEnded) {
+		if err := m.save(context.WithoutCancel(ctx), s); !errors.Is(err, ErrEnded) {
 			return err
 		}
 		return nil // dropped and logged: the user ended the session
 	}
 	if s.touchDue && s.rec != nil {
 		s.touchDue = false
-		return m.st.touch(ctx, s, m.expiry(s.rec.Created, m.now()))
+		return m.st.touch(context.WithoutCancel(ctx), s, m.expiry(s.rec.Created, m.now()))
 	}
 	return nil
 }
@@ -387,18 +390,13 @@ func (m *Manager) commit(ctx context.Context, s *Session) error {
 // them (the cookie can no longer change, which is logged as an error).
 func (m *Manager) finish(ctx context.Context, s *Session, headersOut bool) error {
 	s.mu.Lock()
-	changed := s.changedLocked()
-	discard := (s.cookieSent || headersOut) && changed && !m.st.late(s)
-	idle := !changed && !(s.touchDue && s.rec != nil)
+	discard := (s.cookieSent || headersOut) && s.changedLocked() && !m.st.late(s)
 	s.mu.Unlock()
 	if discard {
 		s.Revert()
 		return nil
 	}
-	if idle {
-		return nil // committed before the headers, nothing since
-	}
-	if err := m.commit(context.WithoutCancel(ctx), s); err != nil {
+	if err := m.commit(ctx, s); err != nil {
 		m.logSaveError("session: save at end of scope failed", err)
 		return err
 	}

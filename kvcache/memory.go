@@ -419,6 +419,20 @@ func (m *Memory) enter(ctx context.Context) error {
 // leave ends an operation enter started.
 func (m *Memory) leave() { m.life.RUnlock() }
 
+// locked runs fn within an operation and under key's write lock, with the
+// key's stripe: writes to one key never overlap.
+func (m *Memory) locked(ctx context.Context, key string, fn func(stripe int) error) error {
+	if err := m.enter(ctx); err != nil {
+		return err
+	}
+	defer m.leave()
+	s := m.stripeOf(key)
+	mu := &m.stripes[s]
+	mu.Lock()
+	defer mu.Unlock()
+	return fn(s)
+}
+
 // load returns the live entry for key. The conflict check on the key guards
 // against two keys sharing both 64-bit hashes.
 func (m *Memory) load(key string) (*memEntry, bool) {
@@ -519,31 +533,20 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := checkTTL(key, ttl); err != nil {
 		return err
 	}
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.leave()
-	s := m.stripeOf(key)
-	mu := &m.stripes[s]
-	mu.Lock()
-	defer mu.Unlock()
-	old, _ := m.load(key)
-	return m.store(newMemEntry(key, value, m.expiry(ttl), false), old, s, ttl)
+	return m.locked(ctx, key, func(s int) error {
+		old, _ := m.load(key)
+		return m.store(newMemEntry(key, value, m.expiry(ttl), false), old, s, ttl)
+	})
 }
 
 // Delete removes key; an absent key is not an error.
 func (m *Memory) Delete(ctx context.Context, key string) error {
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.leave()
-	mu := &m.stripes[m.stripeOf(key)]
-	mu.Lock()
-	defer mu.Unlock()
-	// ristretto removes the value at once and queues the policy update
-	// behind any earlier write, so a later Set cannot be undone by it.
-	m.cache.Del(key)
-	return nil
+	return m.locked(ctx, key, func(int) error {
+		// ristretto removes the value at once and queues the policy update
+		// behind any earlier write, so a later Set cannot be undone by it.
+		m.cache.Del(key)
+		return nil
+	})
 }
 
 // Exists reports whether key is present and unexpired.
@@ -566,54 +569,42 @@ func (m *Memory) Expire(ctx context.Context, key string, ttl time.Duration) erro
 	if err := checkTTL(key, ttl); err != nil {
 		return err
 	}
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.leave()
-	s := m.stripeOf(key)
-	mu := &m.stripes[s]
-	mu.Lock()
-	defer mu.Unlock()
-	e, ok := m.load(key)
-	if !ok {
-		return ErrNotFound
-	}
-	n := &memEntry{kv: e.kv, exp: m.expiry(ttl), slot: -1}
-	n.meta.Store(uint32(len(key)) | memReadBit)
-	return m.store(n, e, s, ttl)
+	return m.locked(ctx, key, func(s int) error {
+		e, ok := m.load(key)
+		if !ok {
+			return ErrNotFound
+		}
+		n := &memEntry{kv: e.kv, exp: m.expiry(ttl), slot: -1}
+		n.meta.Store(uint32(len(key)) | memReadBit)
+		return m.store(n, e, s, ttl)
+	})
 }
 
 // Update replaces key's value with fn's result while holding the key's
 // write lock. fn receives a copy of the current value; a nil result deletes.
 // A key updated over an existing value counts as read.
 func (m *Memory) Update(ctx context.Context, key string, fn UpdateFunc) error {
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.leave()
-	s := m.stripeOf(key)
-	mu := &m.stripes[s]
-	mu.Lock()
-	defer mu.Unlock()
-	var old []byte
-	e, found := m.load(key)
-	if found {
-		old = e.value()
-	}
-	value, ttl, err := fn(old, found)
-	if err != nil {
-		return err
-	}
-	if value == nil {
+	return m.locked(ctx, key, func(s int) error {
+		var old []byte
+		e, found := m.load(key)
 		if found {
-			m.cache.Del(key)
+			old = e.value()
 		}
-		return nil
-	}
-	if err := checkTTL(key, ttl); err != nil {
-		return err
-	}
-	return m.store(newMemEntry(key, value, m.expiry(ttl), found), e, s, ttl)
+		value, ttl, err := fn(old, found)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			if found {
+				m.cache.Del(key)
+			}
+			return nil
+		}
+		if err := checkTTL(key, ttl); err != nil {
+			return err
+		}
+		return m.store(newMemEntry(key, value, m.expiry(ttl), found), e, s, ttl)
+	})
 }
 
 // SetNX stores value only when key is absent (or expired) and reports
@@ -622,18 +613,15 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	if err := checkTTL(key, ttl); err != nil {
 		return false, err
 	}
-	if err := m.enter(ctx); err != nil {
-		return false, err
-	}
-	defer m.leave()
-	s := m.stripeOf(key)
-	mu := &m.stripes[s]
-	mu.Lock()
-	defer mu.Unlock()
-	if _, found := m.load(key); found {
-		return false, nil
-	}
-	return true, m.store(newMemEntry(key, value, m.expiry(ttl), false), nil, s, ttl)
+	stored := false
+	err := m.locked(ctx, key, func(s int) error {
+		if _, found := m.load(key); found {
+			return nil
+		}
+		stored = true
+		return m.store(newMemEntry(key, value, m.expiry(ttl), false), nil, s, ttl)
+	})
+	return stored, err
 }
 
 // CompareAndSwap replaces key's value with value (nil deletes) only if it
@@ -643,23 +631,20 @@ func (m *Memory) CompareAndSwap(ctx context.Context, key string, old, value []by
 	if err := checkTTL(key, ttl); err != nil {
 		return false, err
 	}
-	if err := m.enter(ctx); err != nil {
-		return false, err
-	}
-	defer m.leave()
-	s := m.stripeOf(key)
-	mu := &m.stripes[s]
-	mu.Lock()
-	defer mu.Unlock()
-	e, found := m.load(key)
-	if !found || e.kv[e.keyLen():] != string(old) {
-		return false, nil
-	}
-	if value == nil {
-		m.cache.Del(key)
-		return true, nil
-	}
-	return true, m.store(newMemEntry(key, value, m.expiry(ttl), true), e, s, ttl)
+	swapped := false
+	err := m.locked(ctx, key, func(s int) error {
+		e, found := m.load(key)
+		if !found || e.kv[e.keyLen():] != string(old) {
+			return nil
+		}
+		swapped = true
+		if value == nil {
+			m.cache.Del(key)
+			return nil
+		}
+		return m.store(newMemEntry(key, value, m.expiry(ttl), true), e, s, ttl)
+	})
+	return swapped, err
 }
 
 // Scan calls fn for every live key starting with prefix. The matching keys
