@@ -494,3 +494,83 @@ func TestMultiInstanceLayered(t *testing.T) {
 		miWant(t, fmt.Sprintf("instance %d after concurrent writes and local_ttl", i+1), code, body, 200, "keys="+strings.Join(want, ",")+" ")
 	}
 }
+
+// TestMultiInstanceLayeredPostgres runs two instances with store = layered
+// over one PostgreSQL table and local_ttl = 1h: only the table's pushed
+// invalidations (LISTEN/NOTIFY) can make one instance see the other's
+// writes, logouts and logins. 20 trials of each, then 20 writes in flight
+// across both instances; every change must show within a second (the
+// delays seen are logged).
+func TestMultiInstanceLayeredPostgres(t *testing.T) {
+	miSQLTable(t, "postgres", miPostgresEnv, "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable")
+	one := miStart(t, "testdata/multi/layered-postgres.ini")
+	two := miStart(t, "testdata/multi/layered-postgres.ini")
+	const bound = time.Second
+	var worst time.Duration
+	// eventually polls inst with cookie until the body holds want.
+	eventually := func(what, inst, cookie, want string) {
+		t.Helper()
+		start := time.Now()
+		for {
+			code, body, _ := miDo(t, inst, "/?op=get&key=a", cookie)
+			if code == 200 && strings.Contains(body, want) {
+				worst = max(worst, time.Since(start))
+				return
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s: instance 2 still answers %d %q %s after the change; want %q", what, code, body, bound, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for trial := range 20 {
+		_, _, c := miDo(t, one, "/?op=set&key=a&val=1", "")
+		code, body, _ := miDo(t, two, "/?op=get&key=a", c)
+		miWant(t, fmt.Sprintf("trial %d: read on instance 2", trial), code, body, 200, "a=1")
+		// A write on one: two's cached copy goes.
+		code, body, _ = miDo(t, one, "/?op=set&key=a&val=2", c)
+		miWant(t, "write on instance 1", code, body, 200, "a=2")
+		eventually("write", two, c, "a=2")
+		// A login (renew) on one: the old id no longer reads the session
+		// on two once the renew grace has passed; the new one does.
+		code, body, renewed := miDo(t, one, "/?op=renew&key=a", c)
+		miWant(t, "renew on instance 1", code, body, 200, "a=2")
+		code, body, _ = miDo(t, two, "/?op=get&key=a", renewed)
+		miWant(t, "new id on instance 2", code, body, 200, "a=2")
+		// A logout on one: two stops serving the session.
+		code, body, _ = miDo(t, one, "/?op=destroy&key=a", renewed)
+		miWant(t, "logout on instance 1", code, body, 200, "keys= a=")
+		eventually("logout", two, renewed, "keys= a=")
+	}
+
+	// Writes in flight on both instances to one session all reach the
+	// table, and both instances see all of them.
+	_, _, c := miDo(t, one, "/?op=set&key=a&val=1", "")
+	miDo(t, two, "/?op=get&key=a", c) // cached on two
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		inst := []string{one, two}[i%2]
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/?op=set&key=k%02d&val=%d", inst, i, i), nil)
+			req.AddCookie(&http.Cookie{Name: "sid", Value: c})
+			if res, err := http.DefaultClient.Do(req); err != nil {
+				t.Errorf("write %d: %v", i, err)
+			} else {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					t.Errorf("write %d: status %d", i, res.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := []string{"a"}
+	for i := range n {
+		want = append(want, fmt.Sprintf("k%02d", i))
+	}
+	eventually("writes in flight", one, c, "keys="+strings.Join(want, ",")+" ")
+	eventually("writes in flight", two, c, "keys="+strings.Join(want, ",")+" ")
+	t.Logf("slowest change to show on the other instance: %s", worst)
+}

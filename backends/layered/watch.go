@@ -47,26 +47,33 @@ func (s *Store) onChange(c backends.Change) {
 	switch c.Kind {
 	case backends.Synced:
 		if s.wstate.Load()&1 == 0 {
+			// Copies taken before the watch listened (at start, or since
+			// it was lost) may have missed changes: they go too.
+			s.dropAll(ctx)
 			s.wstate.Add(1)
 		}
 	case backends.Lost:
 		if s.wstate.Load()&1 == 1 {
 			s.wstate.Add(1)
 		}
-		// Moving every stripe's generation keeps back reads in flight from
-		// landing; then every copy goes.
-		for i := range s.locks {
-			s.locks[i].Lock()
-			s.gen[i].Add(1)
-			s.notes[i] = note{}
-			s.locks[i].Unlock()
-		}
-		if err := s.front.Clear(ctx); err != nil {
-			s.log.Warn("layered session store: lost the back store's change notifications and cannot empty the front; its copies may be served stale until they expire",
-				zap.String("front", s.front.Name()), zap.Duration("invalidated_ttl", s.invalidatedTTL), zap.Error(err))
-		}
+		s.dropAll(ctx)
 	case backends.Changed:
 		s.changed(ctx, c.ID, c.Rev)
+	}
+}
+
+// dropAll empties the front. Moving every stripe's generation first keeps
+// back reads in flight from landing.
+func (s *Store) dropAll(ctx context.Context) {
+	for i := range s.locks {
+		s.locks[i].Lock()
+		s.gen[i].Add(1)
+		s.notes[i] = note{}
+		s.locks[i].Unlock()
+	}
+	if err := s.front.Clear(ctx); err != nil {
+		s.log.Warn("layered session store: cannot empty the front while the back store's change notifications are not heard; its copies may be served stale until they expire",
+			zap.String("front", s.front.Name()), zap.Duration("local_ttl", s.ttl), zap.Error(err))
 	}
 }
 
