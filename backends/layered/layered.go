@@ -26,7 +26,8 @@
 //     ignored. The cross-instance bound is then the notification delay
 //     (milliseconds), and a copy lives up to InvalidatedTTL (default 1m).
 //     When the watch loses its connection every front copy is dropped, and
-//     until it listens again copies live LocalTTL at most.
+//     until it listens again copies live LocalTTL at most; when it listens
+//     (at first, or again) every copy taken meanwhile is dropped too.
 //   - Otherwise (no watch, WithInvalidation(false), or while the watch is
 //     down) a front copy lives at most LocalTTL (default 5s), so LocalTTL is
 //     the bound on how long another instance may serve an older version of
