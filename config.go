@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -107,6 +108,14 @@ type Config struct {
 	MaxSessionSize kvcache.ByteSize `koanf:"max_session_size"`
 	// CleanupInterval is how often expired sessions are deleted (0 = never).
 	CleanupInterval time.Duration `koanf:"cleanup_interval"`
+	// UserKey is the session key under which the app keeps the logged-in
+	// user (e.g. user_id). The "your sessions" API (Manager.UserSessions,
+	// RevokeSession, RevokeOthers, RevokeUser) needs it; empty turns it off.
+	UserKey string `koanf:"user_key"`
+	// RecordIP keeps the client IP of the request that created a session
+	// (the TCP peer's address, r.RemoteAddr) beside its data, for the
+	// "your sessions" list. An IP is personal data: off by default.
+	RecordIP bool `koanf:"record_ip"`
 	// Strict makes unknown keys and sections fail start-up instead of
 	// being logged (see config.Load).
 	Strict bool         `koanf:"strict"`
@@ -218,6 +227,9 @@ func (c Config) validate(cf *ConfigFile) error {
 	}
 	if c.MaxCookieSize < 256 || c.MaxCookieSize > 8192 {
 		p.Bad("max_cookie_size", c.MaxCookieSize, "a number of bytes from 256 to 8192")
+	}
+	if len(c.UserKey) > 128 || !utf8.ValidString(c.UserKey) || strings.TrimSpace(c.UserKey) != c.UserKey {
+		p.Bad("user_key", c.UserKey, "a session key such as user_id (up to 128 bytes, no surrounding spaces), or empty to turn the \"your sessions\" API off")
 	}
 	if c.MaxSessionSize <= 0 {
 		p.Bad("max_session_size", c.MaxSessionSize, "a size like 64KiB, more than 0")

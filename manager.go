@@ -74,6 +74,7 @@ type Manager struct {
 	registry *ctxmember.Registry
 	idMember string
 	grace    time.Duration // how long a renewed id forwards in-flight saves
+	tel      *telemetry    // nil unless a MeterProvider or TracerProvider is set (telemetry.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -141,13 +142,14 @@ func NewManager(cfg Config, store backends.Storage, opts ...Option) (*Manager, e
 	for _, o := range opts {
 		o(m)
 	}
+	m.tel = m.tel.start(info, m.log)
 	server, isServer := store.(backends.Store)
 	client, isClient := store.(backends.ClientStore)
 	switch {
 	case isServer && isClient:
 		return nil, fmt.Errorf("session: NewManager: store %q (%T) is both a backends.Store and a backends.ClientStore: a manager runs one strategy, so give it a type that is one of them", info.Name, store)
 	case isServer:
-		m.st = newServerSide(m, server)
+		m.st = newServerSide(m, m.tel.wrap(server, m.log))
 	case isClient:
 		m.st = &clientSide{m: m, cs: client}
 	default:
@@ -182,7 +184,11 @@ func (m *Manager) Member() ctxmember.Member {
 		Build: func(ctx context.Context, sc *ctxmember.Scope) (any, error) {
 			id, _ := sc.Value(m.idMember)
 			str, _ := id.(string)
-			return m.Load(ctx, str)
+			s, err := m.Load(ctx, str)
+			if rw, ok := sc.Owner().(*responseWriter); ok && err == nil {
+				s.req = rw.r
+			}
+			return s, err
 		},
 		Close: func(ctx context.Context, v any, outcome error) error {
 			s := v.(*Session)
@@ -269,6 +275,7 @@ func (m *Manager) Load(ctx context.Context, id string) (*Session, error) {
 	}
 	now := m.now()
 	if rec.Expired(now) || m.pastLifetime(rec.Created, now) {
+		m.tel.endSessions(ctx, endExpiry, 1)
 		s.clear = true
 		return s, nil
 	}
@@ -335,7 +342,12 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 		// cookie would replace the login's).
 		return ErrRenewed
 	}
-	return m.st.save(ctx, s, opt, now)
+	isNew, renewing := s.rec == nil, s.prev != ""
+	err := m.st.save(ctx, s, opt, now)
+	if err == nil {
+		m.tel.saved(ctx, isNew, renewing)
+	}
+	return err
 }
 
 // encodedSize is the size of d encoded, measured in a pooled buffer (the
@@ -357,6 +369,9 @@ var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	if err := m.st.destroy(ctx, s); err != nil {
 		return err
+	}
+	if s.rec != nil {
+		m.tel.endSessions(ctx, endLogout, 1)
 	}
 	s.resetLocked()
 	s.clear, s.renewed = true, false
@@ -441,6 +456,7 @@ func (m *Manager) DestroyStored(ctx context.Context, storageID string) error {
 	if err := store.Delete(ctx, storageID); err != nil {
 		return fmt.Errorf("%w: destroy stored session %s: %w", ErrStore, loghash.Of(storageID), err)
 	}
+	m.tel.endSessions(ctx, endRevoked, 1)
 	return nil
 }
 
@@ -470,7 +486,9 @@ func (m *Manager) Cleanup(ctx context.Context) (int64, error) {
 	if age == 0 {
 		return 0, nil
 	}
-	return sw.DeleteOlderThan(ctx, age)
+	n, err := sw.DeleteOlderThan(ctx, age)
+	m.tel.cleaned(ctx, n, err)
+	return n, err
 }
 
 // StartCleanup runs Cleanup every interval in a goroutine until

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -70,8 +72,11 @@ func AsMember(constructor any) fx.Option {
 // stderr through a fallback logger at warn level), an ErrorHandler (the
 // answer to a save that fails before the response; default
 // DefaultErrorHandler; UseErrorHandler), a ConfigPath (UseConfigFile),
-// stores (AsStore), kvcache engines (kvcache.AsType) and request members
-// (AsMember).
+// stores (AsStore), kvcache engines (kvcache.AsType), request members
+// (AsMember), and OpenTelemetry providers: a metric.MeterProvider and a
+// trace.TracerProvider (provide them as those interface types, e.g. with
+// fx.Annotate and fx.As), which turn on the manager's metrics and traces
+// (WithMeterProvider, WithTracerProvider).
 //
 // It provides *Manager, HTTPMiddleware (the middleware to wrap your
 // handler with), *ctxmember.Registry, *kvcache.Cache, backends.Storage (the
@@ -292,6 +297,9 @@ type managerIn struct {
 	Store   backends.Storage
 	File    *ConfigFile
 	OnError ErrorHandler `optional:"true"`
+	// The app's OpenTelemetry providers, if any (telemetry.go).
+	Meter  metric.MeterProvider `optional:"true"`
+	Tracer trace.TracerProvider `optional:"true"`
 }
 
 func provideManager(in managerIn) (*Manager, error) {
@@ -299,6 +307,7 @@ func provideManager(in managerIn) (*Manager, error) {
 	if in.OnError != nil {
 		opts = append(opts, WithErrorHandler(in.OnError))
 	}
+	opts = append(opts, WithMeterProvider(in.Meter), WithTracerProvider(in.Tracer))
 	m, err := NewManager(in.Config, in.Store, opts...)
 	if err != nil {
 		return nil, err

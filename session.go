@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -72,6 +73,9 @@ var (
 // A Session is safe for concurrent use by the goroutines of one request.
 type Session struct {
 	m *Manager
+	// req is the HTTP request whose scope built the session (nil for Run
+	// and outer scopes): what a new session's Meta is taken from.
+	req *http.Request
 
 	mu    sync.Mutex
 	id    string // the session id (a UUIDv4); "" until the first write

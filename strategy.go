@@ -55,13 +55,18 @@ func invalidUUID(id string) error {
 type serverSide struct {
 	m       *Manager
 	store   backends.Store
-	renewer backends.Renewer // nil when the store has none
+	renewer backends.Renewer     // nil when the store has none
+	indexer backends.UserIndexer // nil when the store keeps no user index or no user_key is set
 	hash    bool
 }
 
 func newServerSide(m *Manager, store backends.Store) *serverSide {
 	rn, _ := backends.As[backends.Renewer](store)
-	return &serverSide{m: m, store: store, renewer: rn, hash: m.cfg.HashIDs}
+	st := &serverSide{m: m, store: store, renewer: rn, hash: m.cfg.HashIDs}
+	if m.cfg.UserKey != "" {
+		st.indexer, _ = backends.As[backends.UserIndexer](store)
+	}
+	return st
 }
 
 func (st *serverSide) key(id string) string {
@@ -107,8 +112,14 @@ func (st *serverSide) save(ctx context.Context, s *Session, opt backends.SaveOpt
 	// it without reading first. A loaded one is the base of a
 	// compare-and-set for stores that keep revisions.
 	opt.New = s.rec == nil
+	if opt.New {
+		opt.Meta = m.metaOf(s.req)
+	}
 	if s.rec != nil && s.rec.ID == sid {
 		opt.Base = s.rec
+	}
+	if err := st.indexUser(ctx, s, sid); err != nil {
+		return fmt.Errorf("%w: save session %s: %w", ErrStore, loghash.Of(sid), err)
 	}
 	var rec *backends.Record
 	var err error
@@ -147,7 +158,7 @@ func (st *serverSide) save(ctx context.Context, s *Session, opt backends.SaveOpt
 		return nil
 	}
 	if rec == nil {
-		rec = &backends.Record{ID: sid, Data: copyData(s.data), Created: opt.Created, Updated: now, Expires: opt.Expires}
+		rec = &backends.Record{ID: sid, Data: copyData(s.data), Created: opt.Created, Updated: now, Expires: opt.Expires, Meta: opt.Meta}
 	}
 	s.savedLocked(rec, s.id)
 	return nil
@@ -180,14 +191,14 @@ func (st *serverSide) renew(ctx context.Context, s *Session, sid string, ch back
 			m.log.Info("session: the session being renewed ended meanwhile; the renewed session starts from this request's copy",
 				zap.String("session", loghash.Of(from)))
 			return st.store.Save(ctx, sid, backends.Changes{Clear: true, Set: copyData(s.data)},
-				backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
+				backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true, Meta: st.keptMeta(s)})
 		case !errors.Is(err, backends.ErrUnsupported):
 			return nil, err
 		}
 	}
 	// The new id gets the whole current state; then the old one goes.
 	rec, err := st.store.Save(ctx, sid, backends.Changes{Clear: true, Set: copyData(s.data)},
-		backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true})
+		backends.SaveOptions{Expires: opt.Expires, Created: opt.Created, New: true, Meta: st.keptMeta(s)})
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +206,36 @@ func (st *serverSide) renew(ctx context.Context, s *Session, sid string, ch back
 		return nil, fmt.Errorf("delete renewed session %s: %w", loghash.Of(from), err)
 	}
 	return rec, nil
+}
+
+// indexUser adds the session, about to be saved under sid, to its user's
+// index when the store keeps one and the session gains that user here: a
+// new id (first save, login) or a changed user. Saves that leave the user
+// as loaded cost nothing more.
+func (st *serverSide) indexUser(ctx context.Context, s *Session, sid string) error {
+	if st.indexer == nil {
+		return nil
+	}
+	key := st.m.cfg.UserKey
+	user, _ := s.data[key].(string)
+	if user == "" {
+		return nil
+	}
+	if s.rec != nil && s.rec.ID == sid {
+		if was, _ := s.rec.Data[key].(string); was == user {
+			return nil
+		}
+	}
+	return st.indexer.IndexUser(ctx, key, user, sid, st.m.cfg.Lifetime)
+}
+
+// keptMeta is the Meta a session renewed by rewriting it keeps: the stored
+// one, or this request's when it was never stored.
+func (st *serverSide) keptMeta(s *Session) backends.Meta {
+	if s.rec != nil {
+		return s.rec.Meta
+	}
+	return st.m.metaOf(s.req)
 }
 
 func (st *serverSide) touch(ctx context.Context, s *Session, exp time.Time) error {

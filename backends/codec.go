@@ -559,6 +559,10 @@ const recordVersion = 1
 //
 //	{"v":1,"c":<created, Unix ns>,"u":<updated>,"e":<expires or 0>,"d":{data}}
 //
+// followed, when the record has Meta, by ,"m":{"a":<user agent>,"i":<ip>}
+// (each member only when set) before the closing brace; records written
+// before Meta existed decode unchanged.
+//
 // The id is not part of it (it is the key). Times must lie within the range
 // of Unix nanoseconds (years 1678–2262); a zero time is written as 0.
 func EncodeRecord(r *Record) ([]byte, error) {
@@ -582,6 +586,24 @@ func EncodeRecord(r *Record) ([]byte, error) {
 	b, err := appendMap(b, r.Data, 0)
 	if err != nil {
 		return nil, err
+	}
+	if !r.Meta.IsZero() {
+		b = append(b, `,"m":{`...)
+		sep := false
+		for _, f := range [...]struct{ name, v string }{{`"a":`, r.Meta.UserAgent}, {`"i":`, r.Meta.IP}} {
+			if f.v == "" {
+				continue
+			}
+			if sep {
+				b = append(b, ',')
+			}
+			b = append(b, f.name...)
+			if b, err = appendString(b, f.v); err != nil {
+				return nil, err
+			}
+			sep = true
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }

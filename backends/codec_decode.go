@@ -151,6 +151,25 @@ func (d *decoder) record(r *Record) error {
 		return err
 	}
 	r.Data = m
+	if d.lit(`,"m":`) {
+		meta, err := d.data()
+		if err != nil {
+			return err
+		}
+		for k, v := range meta {
+			str, ok := v.(string)
+			switch {
+			case !ok:
+				return d.errorf("record meta %q holds %s, want a string", k, kindName(v))
+			case k == "a":
+				r.Meta.UserAgent = str
+			case k == "i":
+				r.Meta.IP = str
+			default:
+				return d.errorf("record meta has unknown member %q", k)
+			}
+		}
+	}
 	if !d.eat('}') {
 		return d.unexpected("'}'")
 	}

@@ -432,3 +432,43 @@ func BenchmarkDecodeRecord(b *testing.B) {
 		}
 	}
 }
+
+// TestRecordMetaRoundTrip: the user agent and IP a session was created
+// with travel with the record; records written before Meta existed, and
+// records without it, keep the old envelope byte for byte.
+func TestRecordMetaRoundTrip(t *testing.T) {
+	now := time.Unix(1700000000, 123).UTC()
+	r := &backends.Record{Data: map[string]any{"a": int64(1)}, Created: now, Updated: now,
+		Meta: backends.Meta{UserAgent: `Mozilla/5.0 "quoted" \ é`, IP: "2001:db8::1"}}
+	b, err := backends.EncodeRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := backends.DecodeRecord("x", b)
+	if err != nil {
+		t.Fatalf("DecodeRecord(%s): %v", b, err)
+	}
+	if got.Meta != r.Meta {
+		t.Errorf("meta %+v came back as %+v", r.Meta, got.Meta)
+	}
+	r.Meta = backends.Meta{UserAgent: "only-ua"}
+	b, _ = backends.EncodeRecord(r)
+	if got, err := backends.DecodeRecord("x", b); err != nil || got.Meta != r.Meta {
+		t.Errorf("user agent only: %+v, %v", got, err)
+	}
+	r.Meta = backends.Meta{}
+	old, _ := backends.EncodeRecord(r)
+	if bytes.Contains(old, []byte(`"m":`)) {
+		t.Errorf("a record without meta wrote %s; want the version 1 envelope unchanged", old)
+	}
+	for _, bad := range []string{
+		`{"v":1,"c":0,"u":0,"e":0,"d":{},"m":{"a":1}}`,
+		`{"v":1,"c":0,"u":0,"e":0,"d":{},"m":{"z":"x"}}`,
+		`{"v":1,"c":0,"u":0,"e":0,"d":{},"m":"x"}`,
+		`{"v":1,"c":0,"u":0,"e":0,"d":{},"m":{"a":"x"}`,
+	} {
+		if _, err := backends.DecodeRecord("x", []byte(bad)); !errors.Is(err, backends.ErrCorrupt) {
+			t.Errorf("DecodeRecord(%s) = %v, want ErrCorrupt", bad, err)
+		}
+	}
+}

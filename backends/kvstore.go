@@ -3,6 +3,8 @@ package backends
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -128,7 +130,7 @@ func (s *KVStore) Save(ctx context.Context, id string, ch Changes, opt SaveOptio
 		if err != nil {
 			return nil, 0, err // gone, moved or unreadable: write nothing
 		}
-		r := &Record{ID: id, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data)}
+		r := &Record{ID: id, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data), Meta: prev.Meta}
 		if r.Created.IsZero() {
 			r.Created = now
 		}
@@ -234,7 +236,7 @@ func (s *KVStore) Renew(ctx context.Context, from, to string, ch Changes, opt Sa
 			return nil, err
 		}
 		now := s.now().UTC()
-		r := &Record{ID: to, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data)}
+		r := &Record{ID: to, Created: prev.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(prev.Data), Meta: prev.Meta}
 		if r.Created.IsZero() {
 			r.Created = now
 		}
@@ -286,6 +288,7 @@ func (s *KVStore) Renew(ctx context.Context, from, to string, ch Changes, opt Sa
 			return nil, fmt.Errorf("kvstore: renewing session in container %q: %w", s.c.Name(), ErrConflict)
 		}
 		base, found = fresh, freshFound
+		NoteRetry(ctx)
 	}
 }
 
@@ -295,7 +298,7 @@ func (s *KVStore) Renew(ctx context.Context, from, to string, ch Changes, opt Sa
 // ok is false when the caller must take the merge path.
 func (s *KVStore) create(ctx context.Context, id string, ch Changes, opt SaveOptions) (r *Record, err error, ok bool) {
 	now := s.now().UTC()
-	r = &Record{ID: id, Created: opt.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(nil)}
+	r = &Record{ID: id, Created: opt.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(nil), Meta: opt.Meta}
 	if r.Created.IsZero() {
 		r.Created = now
 	}
@@ -321,7 +324,7 @@ func (s *KVStore) create(ctx context.Context, id string, ch Changes, opt SaveOpt
 func (s *KVStore) swap(ctx context.Context, id string, ch Changes, opt SaveOptions) (r *Record, err error, ok bool) {
 	base := opt.Base
 	now := s.now().UTC()
-	r = &Record{ID: id, Created: base.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(base.Data)}
+	r = &Record{ID: id, Created: base.Created, Updated: now, Expires: opt.Expires, Data: ch.Apply(base.Data), Meta: base.Meta}
 	if r.Created.IsZero() {
 		r.Created = now
 	}
@@ -337,6 +340,9 @@ func (s *KVStore) swap(ctx context.Context, id string, ch Changes, opt SaveOptio
 		return nil, fmt.Errorf("kvstore: saving session to container %q: %w", s.c.Name(), err), true
 	}
 	if !supported || !swapped {
+		if supported {
+			NoteRetry(ctx) // a concurrent save won: read and merge
+		}
 		return nil, nil, false
 	}
 	if live {
@@ -494,3 +500,66 @@ func (s *KVStore) Info() Info {
 
 // Close implements Store; the kvcache.Cache owns the backend, so it does nothing.
 func (s *KVStore) Close() error { return nil }
+
+// indexGrace is how long an index entry whose session is not (yet) stored
+// is kept: the manager indexes a session just before saving it, so a
+// listing in between must not drop the entry.
+const indexGrace = time.Minute
+
+// userIndex is the name of user's index set under key: a hash, so neither
+// the user nor the key appears in the store's key names.
+func userIndex(key, user string) string {
+	sum := sha256.Sum256([]byte(key + "\x00" + user))
+	return "u:" + hex.EncodeToString(sum[:16])
+}
+
+// IndexUser implements UserIndexer on engines that keep index sets
+// (kvcache.Indexer: Redis); on others it does nothing and FindUser says so.
+func (s *KVStore) IndexUser(ctx context.Context, key, user, id string, ttl time.Duration) error {
+	if !s.c.Indexed() {
+		return nil
+	}
+	if err := s.c.IndexAdd(ctx, userIndex(key, user), id, s.now(), ttl); err != nil {
+		return fmt.Errorf("kvstore: indexing a session of a user in container %q: %w", s.c.Name(), err)
+	}
+	return nil
+}
+
+// FindUser implements UserFinder from the user's index set: each member is
+// loaded and kept when it is live and still holds user; members whose
+// session ended are removed from the set. Without index sets (the memory
+// and file engines) it returns ErrUnsupported and the manager iterates.
+func (s *KVStore) FindUser(ctx context.Context, key, user string) ([]Record, error) {
+	if !s.c.Indexed() {
+		return nil, fmt.Errorf("%w: kvstore: container %q keeps no index sets; listing reads every session", ErrUnsupported, s.c.Name())
+	}
+	name := userIndex(key, user)
+	members, err := s.c.IndexMembers(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: reading a user's index in container %q: %w", s.c.Name(), err)
+	}
+	cutoff := s.now().Add(-indexGrace)
+	var out []Record
+	var ended []string
+	for _, m := range members {
+		r, err := s.Load(ctx, m.Member)
+		switch {
+		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrMoved) || errors.Is(err, ErrCorrupt):
+			if !m.Added.After(cutoff) {
+				ended = append(ended, m.Member)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			if u, _ := r.Data[key].(string); u == user {
+				out = append(out, *r)
+			}
+		}
+	}
+	if len(ended) > 0 {
+		if _, err := s.c.IndexRemove(ctx, name, cutoff, ended...); err != nil {
+			return nil, fmt.Errorf("kvstore: pruning a user's index in container %q: %w", s.c.Name(), err)
+		}
+	}
+	return out, nil
+}

@@ -39,7 +39,7 @@ func (NullStore) Save(_ context.Context, id string, ch Changes, opt SaveOptions)
 	if created.IsZero() {
 		created = now
 	}
-	return &Record{ID: id, Data: ch.Apply(nil), Created: created, Updated: now, Expires: opt.Expires}, nil
+	return &Record{ID: id, Data: ch.Apply(nil), Created: created, Updated: now, Expires: opt.Expires, Meta: opt.Meta}, nil
 }
 
 // Delete implements Store: nothing to delete.

@@ -24,6 +24,9 @@ var (
 	ErrUnknownBackend = errors.New("kvcache: unknown backend")
 	// ErrConflict is returned by Update when optimistic retries are exhausted.
 	ErrConflict = errors.New("kvcache: too many concurrent updates")
+	// ErrUnsupported is returned by a container operation its engine
+	// cannot do (index sets on an engine that is no Indexer).
+	ErrUnsupported = errors.New("kvcache: operation not supported by this engine")
 )
 
 // UpdateFunc computes a key's new value from its current one. found is false
@@ -60,4 +63,27 @@ type Backend interface {
 	CrossProcess() bool
 	// Close releases the backend's resources.
 	Close() error
+}
+
+// Indexer is implemented by engines that can keep a set of members under an
+// index key beside their values (Redis: a sorted set), for secondary
+// indexes such as a user's sessions. Index keys are given in full by the
+// Container, outside every container's key space, so Scan never yields
+// them.
+type Indexer interface {
+	// IndexAdd adds member to the set under key (or refreshes it) with
+	// the time at; the set then lives at least ttl (0: no expiry).
+	IndexAdd(ctx context.Context, key, member string, at time.Time, ttl time.Duration) error
+	// IndexMembers returns the set's members with the time each was last
+	// added (none when the set is absent).
+	IndexMembers(ctx context.Context, key string) ([]IndexMember, error)
+	// IndexRemove removes those of members last added at or before
+	// cutoff (a member added again since stays), and returns how many.
+	IndexRemove(ctx context.Context, key string, cutoff time.Time, members ...string) (int, error)
+}
+
+// IndexMember is a member of an index set and when it was last added.
+type IndexMember struct {
+	Member string
+	Added  time.Time
 }

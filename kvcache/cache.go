@@ -346,3 +346,42 @@ func (c *Container) Clear(ctx context.Context) error {
 	}
 	return nil
 }
+
+// indexKey is the full key of the container's index name: "~i:" before the
+// container prefix, so a Scan of the container never yields it.
+func (c *Container) indexKey(name string) string { return "~i:" + c.prefix + name }
+
+// Indexed reports whether the container's engine keeps index sets
+// (Indexer) and the container has a prefix to keep them apart.
+func (c *Container) Indexed() bool {
+	_, ok := c.backend.(Indexer)
+	return ok && c.prefix != ""
+}
+
+// IndexAdd adds member to the container's index set name (see Indexer);
+// ErrUnsupported when not Indexed.
+func (c *Container) IndexAdd(ctx context.Context, name, member string, at time.Time, ttl time.Duration) error {
+	ix, ok := c.backend.(Indexer)
+	if !ok || c.prefix == "" {
+		return fmt.Errorf("%w: container %q keeps no index sets", ErrUnsupported, c.name)
+	}
+	return ix.IndexAdd(ctx, c.indexKey(name), member, at, ttl)
+}
+
+// IndexMembers returns the members of the container's index set name.
+func (c *Container) IndexMembers(ctx context.Context, name string) ([]IndexMember, error) {
+	ix, ok := c.backend.(Indexer)
+	if !ok || c.prefix == "" {
+		return nil, fmt.Errorf("%w: container %q keeps no index sets", ErrUnsupported, c.name)
+	}
+	return ix.IndexMembers(ctx, c.indexKey(name))
+}
+
+// IndexRemove removes members added at or before cutoff from the set name.
+func (c *Container) IndexRemove(ctx context.Context, name string, cutoff time.Time, members ...string) (int, error) {
+	ix, ok := c.backend.(Indexer)
+	if !ok || c.prefix == "" {
+		return 0, fmt.Errorf("%w: container %q keeps no index sets", ErrUnsupported, c.name)
+	}
+	return ix.IndexRemove(ctx, c.indexKey(name), cutoff, members...)
+}

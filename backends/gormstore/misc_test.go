@@ -234,3 +234,47 @@ func TestOpenContextIsBounded(t *testing.T) {
 		t.Fatalf("OpenContext with a cancelled context = %v; want context.Canceled", err)
 	}
 }
+
+// oldRow is the mixin as it was before sessions recorded their user agent
+// and IP: a table made from it is what an existing app has.
+type oldRow struct {
+	ID        uint       `gorm:"primaryKey;autoIncrement"`
+	SessionID string     `gorm:"column:session_id;size:64;not null;uniqueIndex"`
+	Data      string     `gorm:"column:data;not null"`
+	Version   int64      `gorm:"column:version;not null"`
+	CreatedAt time.Time  `gorm:"column:created_at;not null"`
+	UpdatedAt time.Time  `gorm:"column:updated_at;not null;index"`
+	ExpiresAt *time.Time `gorm:"column:expires_at;index"`
+}
+
+// TestSetupAddsMetaColumnsToAnOldTable: Setup migrates a table of the
+// previous schema; its sessions load (with empty Meta), keep their data,
+// and new sessions record their Meta.
+func TestSetupAddsMetaColumnsToAnOldTable(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase) {
+		db, cfg := c.openDB(t)
+		if err := db.Table(cfg.Table).Migrator().CreateTable(&oldRow{}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if err := db.Table(cfg.Table).Create(&oldRow{SessionID: "old", Data: `{"user_id":"ann"}`, Version: 1, CreatedAt: now, UpdatedAt: now}).Error; err != nil {
+			t.Fatal(err)
+		}
+		s := newStore(t, db, cfg.Table)
+		rec, err := s.Load(t.Context(), "old")
+		if err != nil || rec.Data["user_id"] != "ann" || !rec.Meta.IsZero() {
+			t.Fatalf("old session after Setup: %+v, %v", rec, err)
+		}
+		meta := backends.Meta{UserAgent: "agent/1", IP: "192.0.2.7"}
+		if _, err := s.Save(t.Context(), "new", backends.Changes{Set: map[string]any{"a": int64(1)}}, backends.SaveOptions{New: true, Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Save(t.Context(), "new", backends.Changes{Set: map[string]any{"a": int64(2)}}, backends.SaveOptions{Meta: backends.Meta{UserAgent: "other"}}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err = s.Load(t.Context(), "new")
+		if err != nil || rec.Meta != meta {
+			t.Errorf("new session: meta %+v, %v; want %+v kept by later saves", rec.Meta, err, meta)
+		}
+	})
+}

@@ -47,6 +47,11 @@ type Row struct {
 	CreatedAt time.Time  `gorm:"column:created_at;not null"`
 	UpdatedAt time.Time  `gorm:"column:updated_at;not null;index"`
 	ExpiresAt *time.Time `gorm:"column:expires_at;index"` // NULL: never
+	// UserAgent and ClientIP are what the manager recorded about the
+	// client that created the session (backends.Meta), for the "your
+	// sessions" list; ClientIP only when the app records IPs.
+	UserAgent string `gorm:"column:user_agent;size:256;not null;default:''"`
+	ClientIP  string `gorm:"column:client_ip;size:64;not null;default:''"`
 }
 
 // Session is the default model: the mixin and nothing else.
@@ -104,7 +109,7 @@ type model struct {
 }
 
 // mixinColumns are the columns Row provides, in the order Load selects them.
-var mixinColumns = []string{"id", "session_id", "data", "version", "created_at", "updated_at", "expires_at"}
+var mixinColumns = []string{"id", "session_id", "data", "version", "created_at", "updated_at", "expires_at", "user_agent", "client_ip"}
 
 var scannerType = reflect.TypeFor[sql.Scanner]()
 

@@ -22,6 +22,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/internal/loghash"
@@ -256,8 +257,9 @@ func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
 		st      stored
 		data    sql.NullString
 		expires sql.NullTime
+		ua, ip  sql.NullString
 	)
-	dests := []any{&st.rowID, &st.rec.ID, &data, &st.version, &st.rec.Created, &st.rec.Updated, &expires}
+	dests := []any{&st.rowID, &st.rec.ID, &data, &st.version, &st.rec.Created, &st.rec.Updated, &expires, &ua, &ip}
 	colDests := make([]any, len(s.model.columns))
 	for i := range s.model.columns {
 		colDests[i] = s.model.columns[i].scanDest()
@@ -271,6 +273,7 @@ func (s *Store) scanRows(rows *sql.Rows) (*stored, error) {
 	if expires.Valid {
 		st.rec.Expires = expires.Time.UTC()
 	}
+	st.rec.Meta = backends.Meta{UserAgent: ua.String, IP: ip.String}
 	st.json = map[string]any{}
 	if to, ok := strings.CutPrefix(data.String, tombPrefix); ok {
 		st.movedTo = to
@@ -520,6 +523,7 @@ func (s *Store) Save(ctx context.Context, id string, ch backends.Changes, opt ba
 		if ok {
 			return rec, nil
 		}
+		backends.NoteRetry(ctx) // a concurrent save won: read and merge
 	}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.read(ctx, id, false)
@@ -581,13 +585,15 @@ func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.Sav
 	if err != nil {
 		return nil, err
 	}
-	row := append(make([]colVal, 0, 6+len(s.model.columns)),
+	row := append(make([]colVal, 0, 8+len(s.model.columns)),
 		colVal{name: "session_id", val: id},
 		colVal{name: "data", val: string(enc)},
 		colVal{name: "version", val: int64(1)},
 		colVal{name: "created_at", val: created},
 		colVal{name: "updated_at", val: t},
 		colVal{name: "expires_at", val: nullTime(truncTime(opt.Expires))},
+		colVal{name: "user_agent", val: opt.Meta.UserAgent},
+		colVal{name: "client_ip", val: opt.Meta.IP},
 	)
 	cols := make(map[string]any, len(s.model.columns))
 	for _, c := range s.model.columns {
@@ -602,7 +608,7 @@ func (s *Store) insert(ctx context.Context, id string, p *plan, opt backends.Sav
 	if _, err := s.sql.exec(ctx, query, args...); err != nil {
 		return nil, err
 	}
-	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: 1}, nil
+	return &backends.Record{ID: id, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Meta: opt.Meta, Rev: 1}, nil
 }
 
 // update writes the plan onto cur if its version is still current; ok is
@@ -622,8 +628,8 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 	if err != nil {
 		return nil, false, err
 	}
-	created := cur.rec.Created
-	set := append(make([]colVal, 0, 5+len(s.model.columns)),
+	created, meta := cur.rec.Created, cur.rec.Meta
+	set := append(make([]colVal, 0, 7+len(s.model.columns)),
 		colVal{name: "data", val: string(enc)},
 		colVal{name: "version", expr: s.versionInc},
 		colVal{name: "updated_at", val: t},
@@ -634,7 +640,9 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 		if created.IsZero() {
 			created = t
 		}
-		set = append(set, colVal{name: "created_at", val: created})
+		meta = opt.Meta
+		set = append(set, colVal{name: "created_at", val: created},
+			colVal{name: "user_agent", val: meta.UserAgent}, colVal{name: "client_ip", val: meta.IP})
 	}
 	cols := make(map[string]any, len(s.model.columns))
 	for _, c := range s.model.columns {
@@ -660,7 +668,7 @@ func (s *Store) update(ctx context.Context, cur *stored, p *plan, opt backends.S
 	if n == 0 {
 		return nil, false, nil
 	}
-	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Rev: cur.version + 1}, true, nil
+	return &backends.Record{ID: cur.rec.ID, Data: mergeData(jsonData, cols), Created: created, Updated: t, Expires: truncTime(opt.Expires), Meta: meta, Rev: cur.version + 1}, true, nil
 }
 
 // casUpdate runs an UPDATE of set on the row of id if its version is still
@@ -724,7 +732,7 @@ func (s *Store) Renew(ctx context.Context, from, to string, ch backends.Changes,
 		if err := drop(); err != nil {
 			return nil, err
 		}
-		rec, ierr := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created})
+		rec, ierr := s.insert(ctx, to, p, backends.SaveOptions{Expires: opt.Expires, Created: cur.rec.Created, Meta: cur.rec.Meta})
 		if ierr != nil {
 			return nil, fmt.Errorf("gormstore: renewing session %s in table %q: %w", loghash.Of(from), s.table, ierr)
 		}
@@ -900,6 +908,18 @@ func (s *Store) DeleteOlderThan(ctx context.Context, age time.Duration) (int64, 
 		}
 	}
 	return total, nil
+}
+
+// FindUser implements backends.UserFinder: one indexed query when key is a
+// typed column of the model (e.g. UserID with `session:"user_id"` and
+// gorm:"index"); an error wrapping backends.ErrUnsupported otherwise, so
+// the caller iterates.
+func (s *Store) FindUser(ctx context.Context, key, user string) ([]backends.Record, error) {
+	c, ok := s.model.byKey[key]
+	if !ok {
+		return nil, fmt.Errorf("%w: gormstore: session key %q is not a typed column of the model", backends.ErrUnsupported, key)
+	}
+	return s.FindWhere(ctx, clause.Eq{Column: clause.Column{Name: c.name}, Value: user})
 }
 
 // FindWhere returns the live sessions matching a GORM condition on the

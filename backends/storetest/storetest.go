@@ -114,6 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opts ...Optio
 		{"RoundTrip", false, s.testRoundTrip},
 		{"Merge", false, s.testMerge},
 		{"Created", false, s.testCreated},
+		{"Meta", false, s.testMeta},
 		{"Updated", false, s.testUpdated},
 		{"Expiry", false, s.testExpiry},
 		{"Touch", s.skipTouch, s.testTouch},
@@ -393,6 +394,42 @@ func (s *suite) testCreated(t *testing.T) {
 	r = mustSave(t, st, id, set("b", int64(2)), backends.SaveOptions{Expires: time.Now().Add(time.Hour), Created: time.Now()})
 	within(t, "Created after a second save", r.Created, created, created, s.precision)
 	within(t, "loaded Created", mustLoad(t, st, id).Created, created, created, s.precision)
+}
+
+// testMeta: the Meta a session is created with is stored beside its data,
+// kept by later saves (whatever Meta they carry) and by a renewal.
+func (s *suite) testMeta(t *testing.T) {
+	st := s.store(t)
+	id := newID()
+	meta := backends.Meta{UserAgent: "Mozilla/5.0 (X11) \"q\" é", IP: "2001:db8::7"}
+	opt := fresh()
+	opt.Meta = meta
+	r := mustSave(t, st, id, set("a", int64(1)), opt)
+	if r.Meta != meta {
+		t.Fatalf("Save returned Meta %+v, want %+v", r.Meta, meta)
+	}
+	later := hour()
+	later.Meta = backends.Meta{UserAgent: "someone else"}
+	if r := mustSave(t, st, id, set("b", int64(2)), later); r.Meta != meta {
+		t.Fatalf("a later save returned Meta %+v, want the creating one %+v", r.Meta, meta)
+	}
+	if got := mustLoad(t, st, id).Meta; got != meta {
+		t.Fatalf("loaded Meta %+v, want %+v", got, meta)
+	}
+	rn, ok := backends.As[backends.Renewer](st)
+	if !ok {
+		return
+	}
+	to := newID()
+	if _, err := rn.Renew(t.Context(), id, to, set("c", int64(3)), hour(), time.Second); err != nil {
+		if errors.Is(err, backends.ErrUnsupported) {
+			return
+		}
+		t.Fatalf("Renew: %v", err)
+	}
+	if got := mustLoad(t, st, to).Meta; got != meta {
+		t.Fatalf("renewed session's Meta %+v, want %+v", got, meta)
+	}
 }
 
 func (s *suite) testUpdated(t *testing.T) {

@@ -21,8 +21,9 @@ func Backoff(n int, ceiling time.Duration) time.Duration {
 }
 
 // Wait sleeps Backoff(n, ceiling), or returns ctx's error as soon as ctx is
-// done.
+// done. Every call precedes a retry: it tells ctx's Observer (Note).
 func Wait(ctx context.Context, n int, ceiling time.Duration) error {
+	Note(ctx)
 	t := time.NewTimer(Backoff(n, ceiling))
 	defer t.Stop()
 	select {

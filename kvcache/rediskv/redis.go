@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -75,6 +76,18 @@ type Backend struct {
 	waitTimeout  time.Duration
 	log          *zap.Logger
 	recent       *recentWrites // with the client cache: keys this instance just wrote
+
+	cacheHits, cacheMisses atomic.Uint64 // reads with the client cache on (ClientCacheStats)
+}
+
+// ClientCacheStats returns how many reads (Get) the client-side cache
+// served since the backend was created (hits), and how many went to the
+// server while it was on (misses: not cached yet, invalidated, or a key
+// this instance had just written). Both stay 0 when client_cache is off.
+// The session manager's telemetry reports them as
+// session.kvcache.redis.client_cache.hits and .misses.
+func (b *Backend) ClientCacheStats() (hits, misses uint64) {
+	return b.cacheHits.Load(), b.cacheMisses.Load()
 }
 
 var (
@@ -368,15 +381,24 @@ func px(ttl time.Duration) int64 {
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, time.Duration, error) {
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	if !b.clientCache || b.recent.has(key) {
+	if !b.clientCache {
+		return b.getDirect(ctx, key)
+	}
+	if b.recent.has(key) {
 		// A key this instance wrote a moment ago was just invalidated in
 		// its cache: a cached read would miss and pay for the caching
 		// handshake on top of the GET. Read it plainly until it rests.
+		b.cacheMisses.Add(1)
 		return b.getDirect(ctx, key)
 	}
 	res := b.client.DoMultiCache(ctx,
 		rueidis.CT(b.client.B().Get().Key(key).Cache(), b.cacheTTL),
 		rueidis.CT(b.client.B().Pttl().Key(key).Cache(), b.cacheTTL))
+	if res[0].IsCacheHit() {
+		b.cacheHits.Add(1)
+	} else {
+		b.cacheMisses.Add(1)
+	}
 	s, err := res[0].ToString()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
@@ -873,4 +895,73 @@ func (b *Backend) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 		}
 	}
 	return unlock, true, nil
+}
+
+// indexAddScript adds ARGV[2] with score ARGV[1] (Unix ms) to the sorted set
+// KEYS[1] and makes the set live at least ARGV[3] ms (0: no expiry).
+var indexAddScript = newScript(`local cur = redis.call('PTTL', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl <= 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif cur == -2 or (cur >= 0 and cur < ttl) then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1`)
+
+// indexRemoveScript removes those of ARGV[2..] whose score is at most
+// ARGV[1]: a member added again meanwhile stays.
+var indexRemoveScript = newScript(`local n = 0
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) <= tonumber(ARGV[1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n`)
+
+// IndexAdd implements kvcache.Indexer: ZADD on a sorted set scored by the
+// time added, and its TTL extended (never shortened) to ttl.
+func (b *Backend) IndexAdd(ctx context.Context, key, member string, at time.Time, ttl time.Duration) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	res, err := b.eval(ctx, indexAddScript, key, strconv.FormatInt(at.UnixMilli(), 10), member, strconv.FormatInt(ttl.Milliseconds(), 10))
+	if e := res.Error(); e != nil {
+		err = e
+	}
+	if err != nil {
+		return b.wrap("index add", err)
+	}
+	return nil
+}
+
+// IndexMembers implements kvcache.Indexer: ZRANGE WITHSCORES.
+func (b *Backend) IndexMembers(ctx context.Context, key string) ([]kvcache.IndexMember, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	zs, err := b.client.Do(ctx, b.client.B().Zrange().Key(key).Min("0").Max("-1").Withscores().Build()).AsZScores()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, nil
+		}
+		return nil, b.wrap("index members", err)
+	}
+	out := make([]kvcache.IndexMember, len(zs))
+	for i, z := range zs {
+		out[i] = kvcache.IndexMember{Member: z.Member, Added: time.UnixMilli(int64(z.Score)).UTC()}
+	}
+	return out, nil
+}
+
+// IndexRemove implements kvcache.Indexer.
+func (b *Backend) IndexRemove(ctx context.Context, key string, cutoff time.Time, members ...string) (int, error) {
+	if len(members) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	args := append([]string{strconv.FormatInt(cutoff.UnixMilli(), 10)}, members...)
+	n, err := b.evalInt(ctx, indexRemoveScript, key, args...)
+	if err != nil {
+		return 0, b.wrap("index remove", err)
+	}
+	return int(n), nil
 }
