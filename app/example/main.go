@@ -10,6 +10,12 @@
 // user's own sessions, by opaque handle), POST /sessions/revoke (form
 // handle, or all_others=1). Request bodies over 64 KiB are refused (413);
 // error replies are generic, the details go to the log.
+//
+// Browsers get HTML pages (plain html/template, no script): the home page
+// (visits counter, login form, welcome flash) and "your sessions" with a
+// revoke button per session; their form posts are answered with 303
+// redirects. API clients (Accept: application/json, */* or none) get JSON
+// from the same routes. See pages.go.
 package main
 
 import (
@@ -126,6 +132,7 @@ func Options(configPath, addr string) fx.Option {
 			return fl
 		}),
 		session.Module,
+		metricsModule,
 		stores.All, // every store and engine, so -config alone picks one
 		session.UseConfigFile(configPath),
 		gormstore.UseModel[AppSession](),

@@ -313,12 +313,15 @@ func withHashIDsOff(t *testing.T, name string) string {
 type listing struct {
 	User     string `json:"user"`
 	Sessions []struct {
-		Handle  string     `json:"handle"`
-		Current bool       `json:"current"`
-		Created time.Time  `json:"created"`
-		Updated time.Time  `json:"updated"`
-		Expires *time.Time `json:"expires"`
-		Keys    int        `json:"keys"`
+		Handle    string     `json:"handle"`
+		Current   bool       `json:"current"`
+		Created   time.Time  `json:"created"`
+		LastSeen  time.Time  `json:"last_seen"`
+		Updated   time.Time  `json:"updated"`
+		Expires   *time.Time `json:"expires"`
+		UserAgent string     `json:"user_agent"`
+		IP        *string    `json:"ip"`
+		Keys      int        `json:"keys"`
 	} `json:"sessions"`
 }
 
@@ -360,8 +363,13 @@ func (l listing) current(t *testing.T) string {
 			}
 			cur = s.Handle
 		}
-		if len(s.Handle) != 32 || s.Created.IsZero() || s.Updated.IsZero() || s.Expires == nil || s.Keys < 1 {
+		if len(s.Handle) != 32 || s.Created.IsZero() || s.LastSeen.Before(s.Created) || !s.Updated.Equal(s.LastSeen) || s.Expires == nil || s.Keys < 1 {
 			t.Fatalf("incomplete listing item %+v", s)
+		}
+		// The test client's user agent, recorded at creation; no IP
+		// without record_ip.
+		if !strings.HasPrefix(s.UserAgent, "Go-http-client/") || s.IP != nil {
+			t.Fatalf("listing item: user_agent %q, ip %v; want the client's and none", s.UserAgent, s.IP)
 		}
 	}
 	if cur == "" {

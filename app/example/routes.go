@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"html/template"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -23,8 +19,8 @@ import (
 )
 
 // AppSession is the example's GORM model: the mixin plus a typed user_id
-// column, so GET /sessions can query one user's sessions. Other backends
-// ignore it.
+// column (the config's user_key), so listing one user's sessions is one
+// indexed query. Other backends ignore it.
 type AppSession struct {
 	gormstore.Row
 	UserID *string `session:"user_id" gorm:"index;size:128"`
@@ -37,11 +33,9 @@ const (
 	// maxUserLen matches the user_id column (size:128).
 	maxUserLen = 128
 	// userKey is the session key the login sets; clients cannot write it
-	// through /kv (it is what GET /sessions and revocation trust).
+	// through /kv (it is what GET /sessions and revocation trust). The
+	// configs name it as [session] user_key.
 	userKey = "user_id"
-	// handlePrefix separates the handle hash from every other use of
-	// SHA-256 over a storage id (HashID is SHA-256 of the id itself).
-	handlePrefix = "sessionfx-example-handle\x00"
 )
 
 // app holds what the handlers need.
@@ -50,10 +44,22 @@ type app struct {
 	log *zap.Logger
 }
 
-// handler is the example's whole HTTP handler: bodies bounded, then the
-// session middleware, then the routes.
+// handler is the example's whole HTTP handler: bodies bounded, cross-site
+// form posts refused, then the session middleware, then the routes.
 func handler(mw session.HTTPMiddleware, m *session.Manager, log *zap.Logger) http.Handler {
-	return limitBodies(mw(routes(m, log)))
+	return limitBodies(crossOriginProtection(mw(routes(m, log))))
+}
+
+// crossOriginProtection refuses state-changing requests that a browser sends
+// from another site (CSRF), by their Sec-Fetch-Site or Origin header; API
+// clients, which send neither, pass. The SameSite=Lax cookie already keeps
+// the session out of cross-site posts; this is the second line.
+func crossOriginProtection(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail(w, r, http.StatusForbidden, "cross-site request refused")
+	}))
+	return cop.Handler(h)
 }
 
 // limitBodies makes reading more than maxBody bytes of a request body fail
@@ -72,20 +78,7 @@ func routes(m *session.Manager, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /{$}", a.withSession(func(w http.ResponseWriter, r *http.Request, s *session.Session) {
-		// The page shows the session's handle, never its id: the cookie is
-		// HttpOnly, and the id must not be readable by page scripts.
-		handle := ""
-		if id := s.ID(); id != "" {
-			handle = handleOf(a.m.StorageID(id))
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := page.Execute(w, map[string]any{
-			"Handle": handle, "Visits": s.GetInt("visits"), "User": s.GetString(userKey), "Keys": s.Keys(),
-		}); err != nil {
-			a.log.Warn("render", zap.Error(err))
-		}
-	}))
+	mux.HandleFunc("GET /{$}", a.withSession(a.home))
 	mux.HandleFunc("GET /visits", a.withSession(func(w http.ResponseWriter, r *http.Request, s *session.Session) {
 		writeJSON(w, http.StatusOK, map[string]any{"visits": s.GetInt("visits")})
 	}))
@@ -93,7 +86,11 @@ func routes(m *session.Manager, log *zap.Logger) http.Handler {
 		n := s.GetInt("visits") + 1
 		if err := s.Set("visits", n); err != nil {
 			a.log.Error("POST /visits: setting visits", zap.Error(err))
-			writeError(w, http.StatusInternalServerError, "internal error")
+			fail(w, r, http.StatusInternalServerError, "internal error")
+			return
+		}
+		if prefersHTML(r) {
+			seeOther(w, r, "/")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"visits": n})
@@ -145,97 +142,114 @@ func routes(m *session.Manager, log *zap.Logger) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("POST /login", a.withSession(func(w http.ResponseWriter, r *http.Request, s *session.Session) {
-		if !a.parseForm(w, r) {
-			return
-		}
-		user := r.Form.Get("user")
-		if user == "" || len(user) > maxUserLen || !utf8.ValidString(user) {
-			writeError(w, http.StatusBadRequest, "form field user is required (1 to 128 bytes of UTF-8)")
-			return
-		}
-		// Another user's data must not carry over into this login.
-		if prev := s.GetString(userKey); prev != "" && prev != user {
-			s.Clear()
-		}
-		// A privilege change: new id, same data; the old id stops working.
-		if err := s.RenewID(); err != nil {
-			a.log.Error("POST /login: renewing the session id", zap.Error(err))
-			writeError(w, http.StatusInternalServerError, "internal error")
-			return
-		}
-		if err := s.Set(userKey, user); err != nil {
-			a.log.Info("POST /login: user refused", zap.Error(err))
-			writeError(w, http.StatusBadRequest, "this user name cannot be stored")
-			return
-		}
-		if r.Header.Get("Accept") == "application/json" {
-			writeJSON(w, http.StatusOK, map[string]any{"user": user})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	}))
+	mux.HandleFunc("POST /login", a.withSession(a.login))
 	mux.HandleFunc("POST /logout", a.withSession(func(w http.ResponseWriter, r *http.Request, s *session.Session) {
 		if err := s.Destroy(r.Context()); err != nil {
 			a.log.Error("POST /logout: destroying the session", zap.Error(err))
 			errorHandler(w, r, err)
 			return
 		}
-		if r.Header.Get("Accept") == "application/json" {
+		if asksJSON(r) {
 			writeJSON(w, http.StatusOK, map[string]any{"logged_out": true})
 			return
 		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		seeOther(w, r, "/")
 	}))
 	mux.HandleFunc("GET /sessions", a.withUser(a.listSessions))
 	mux.HandleFunc("POST /sessions/revoke", a.withUser(a.revokeSessions))
 	return mux
 }
 
+// home answers GET /: the visits counter, the flash message of the last
+// action (shown once), and the login form or the links of a logged-in user.
+func (a *app) home(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	// The page shows the session's handle, never its id: the cookie is
+	// HttpOnly, and the id must not be readable by the page.
+	handle := s.Handle()
+	flash := s.PopString(flashKey)
+	a.render(w, http.StatusOK, "home", homePage{
+		pageData: pageData{Title: "Home", User: s.GetString(userKey), Flash: flash},
+		Visits:   s.GetInt("visits"),
+		Handle:   handle,
+	})
+}
+
+// login answers POST /login (form user): a new session id, the user name
+// under user_key, and for a browser a redirect to / with a welcome flash.
+func (a *app) login(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	user := r.Form.Get("user")
+	if user == "" || len(user) > maxUserLen || !utf8.ValidString(user) {
+		fail(w, r, http.StatusBadRequest, "form field user is required (1 to 128 bytes of UTF-8)")
+		return
+	}
+	// Another user's data must not carry over into this login.
+	if prev := s.GetString(userKey); prev != "" && prev != user {
+		s.Clear()
+	}
+	// A privilege change: new id, same data; the old id stops working.
+	if err := s.RenewID(); err != nil {
+		a.log.Error("POST /login: renewing the session id", zap.Error(err))
+		fail(w, r, http.StatusInternalServerError, "internal error")
+		return
+	}
+	if err := s.Set(userKey, user); err != nil {
+		a.log.Info("POST /login: user refused", zap.Error(err))
+		fail(w, r, http.StatusBadRequest, "this user name cannot be stored")
+		return
+	}
+	if asksJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"user": user})
+		return
+	}
+	if err := s.Set(flashKey, "Welcome, "+user); err != nil {
+		a.log.Info("POST /login: flash refused", zap.Error(err))
+	}
+	seeOther(w, r, "/")
+}
+
 // sessionInfo is what GET /sessions shows of one session: an opaque handle
 // and harmless metadata, never the id or the storage id.
 type sessionInfo struct {
-	Handle  string     `json:"handle"`
-	Current bool       `json:"current"`
-	Created time.Time  `json:"created"`
-	Updated time.Time  `json:"updated"`
-	Expires *time.Time `json:"expires,omitempty"`
-	Keys    int        `json:"keys"`
+	Handle    string     `json:"handle"`
+	Current   bool       `json:"current"`
+	Created   time.Time  `json:"created"`
+	LastSeen  time.Time  `json:"last_seen"`
+	Updated   time.Time  `json:"updated"` // = last_seen; kept for existing clients
+	Expires   *time.Time `json:"expires,omitempty"`
+	UserAgent string     `json:"user_agent,omitempty"`
+	IP        string     `json:"ip,omitempty"`
+	Keys      int        `json:"keys"`
 }
 
-// listSessions answers GET /sessions: the caller's own sessions.
+// listSessions answers GET /sessions: the caller's own sessions, as the
+// "your sessions" page for a browser, else as JSON.
 func (a *app) listSessions(w http.ResponseWriter, r *http.Request, s *session.Session, user string) {
-	recs, ok := a.userSessions(w, r, user)
+	out, ok := a.userSessions(w, r, s)
 	if !ok {
 		return
 	}
-	cur := a.currentStorageID(s)
-	out := make([]sessionInfo, 0, len(recs))
-	for _, rec := range recs {
-		info := sessionInfo{
-			Handle:  handleOf(rec.ID),
-			Current: cur != "" && rec.ID == cur,
-			Created: rec.Created.UTC(),
-			Updated: rec.Updated.UTC(),
-			Keys:    len(rec.Data),
-		}
-		if !rec.Expires.IsZero() {
-			exp := rec.Expires.UTC()
-			info.Expires = &exp
-		}
-		out = append(out, info)
+	if !prefersHTML(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"user": user, "sessions": out})
+		return
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].Handle < out[j].Handle
+	showIP := false
+	for _, info := range out {
+		showIP = showIP || info.IP != ""
+	}
+	a.render(w, http.StatusOK, "sessions", sessionsPage{
+		pageData: pageData{Title: "Your sessions", User: user, Flash: s.PopString(flashKey)},
+		Sessions: out,
+		ShowIP:   showIP,
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "sessions": out})
 }
 
 // revokeSessions answers POST /sessions/revoke: form handle=… ends one of
 // the caller's own sessions; all_others=1 ends all of them but the current.
+// A browser is sent back to the sessions page (or home, when it ended its
+// own session) with a flash saying what happened.
 func (a *app) revokeSessions(w http.ResponseWriter, r *http.Request, s *session.Session, user string) {
 	if !a.parseForm(w, r) {
 		return
@@ -250,126 +264,107 @@ func (a *app) revokeSessions(w http.ResponseWriter, r *http.Request, s *session.
 		handle = "" // a malformed all_others is refused below, whatever the handle
 	}
 	if allOthers == (handle != "") {
-		writeError(w, http.StatusBadRequest, "give either the form field handle or all_others=1")
+		fail(w, r, http.StatusBadRequest, "give either the form field handle or all_others=1")
 		return
 	}
-	recs, ok := a.userSessions(w, r, user)
-	if !ok {
-		return
-	}
-	ctx := r.Context()
-	cur := a.currentStorageID(s)
+	browser := prefersHTML(r)
 	if allOthers {
-		n := 0
-		for _, rec := range recs {
-			if rec.ID == cur {
-				continue
-			}
-			if err := a.m.DestroyStored(ctx, rec.ID); err != nil {
-				a.log.Error("POST /sessions/revoke: ending a session", zap.Int("ended_before_failure", n), zap.Error(err))
-				errorHandler(w, r, err)
-				return
-			}
-			n++
+		n, err := a.m.RevokeOthers(r.Context(), s)
+		if err != nil {
+			a.storeFailure(w, r, err)
+			return
+		}
+		if browser {
+			a.flash(s, fmt.Sprintf("Logged out %s elsewhere.", plural(n, "other session")))
+			seeOther(w, r, "/sessions")
+			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": n, "current_revoked": false})
 		return
 	}
-	for _, rec := range recs {
-		if subtle.ConstantTimeCompare([]byte(handleOf(rec.ID)), []byte(handle)) != 1 {
-			continue
-		}
-		var err error
-		current := cur != "" && rec.ID == cur
-		if current {
-			err = s.Destroy(ctx) // like logout: the response expires the cookie
-		} else {
-			err = a.m.DestroyStored(ctx, rec.ID)
-		}
-		if err != nil {
-			a.log.Error("POST /sessions/revoke: ending a session", zap.Error(err))
-			errorHandler(w, r, err)
+	current, err := a.m.RevokeSession(r.Context(), s, handle)
+	switch {
+	case errors.Is(err, session.ErrNoSuchSession):
+		// Unknown, expired, or another user's: the same answer for all three.
+		if browser {
+			a.flash(s, "That session had already ended.")
+			seeOther(w, r, "/sessions")
 			return
 		}
+		writeError(w, http.StatusNotFound, "no such session")
+	case err != nil:
+		a.storeFailure(w, r, err)
+	case browser && current:
+		seeOther(w, r, "/") // logged out: the response expires the cookie
+	case browser:
+		a.flash(s, "The session was revoked: that device is logged out.")
+		seeOther(w, r, "/sessions")
+	default:
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": 1, "current_revoked": current})
+	}
+}
+
+// flash sets the one-time message the next page shows.
+func (a *app) flash(s *session.Session, msg string) {
+	if err := s.Set(flashKey, msg); err != nil {
+		a.log.Info("setting a flash message", zap.Error(err))
+	}
+}
+
+// storeFailure answers a listing or revocation that failed: 501 when the
+// store cannot list sessions (the cookie store keeps nothing on the server)
+// or the config has no user_key, else 503; the details go to the log.
+func (a *app) storeFailure(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, backends.ErrUnsupported):
+		fail(w, r, http.StatusNotImplemented, "this session backend cannot list sessions")
+		return
+	case errors.Is(err, session.ErrNoUserKey):
+		a.log.Error("the sessions pages need [session] user_key = user_id in the config", zap.Error(err))
+		fail(w, r, http.StatusNotImplemented, "listing sessions is not enabled on this server")
 		return
 	}
-	// Unknown, expired, or another user's: the same answer for all three.
-	writeError(w, http.StatusNotFound, "no such session")
+	a.log.Error("listing or ending a user's sessions", zap.String("path", r.URL.Path), zap.Error(err))
+	fail(w, r, http.StatusServiceUnavailable, "session store unavailable")
 }
 
-// userSessions returns the live sessions of user: by a query on stores that
-// have one (GORM: the typed user_id column), else by iterating every stored
-// session. It answers the request itself (501, 503) and returns false when
-// the store cannot list.
-func (a *app) userSessions(w http.ResponseWriter, r *http.Request, user string) ([]backends.Record, bool) {
-	recs, err := findUserSessions(r.Context(), a.m, user)
+// userSessions lists the caller's live sessions, oldest first; it answers
+// the request itself (501, 503) and returns false when that fails.
+func (a *app) userSessions(w http.ResponseWriter, r *http.Request, s *session.Session) ([]sessionInfo, bool) {
+	out, err := a.listUserSessions(r.Context(), s)
 	if err != nil {
-		if errors.Is(err, backends.ErrUnsupported) {
-			writeError(w, http.StatusNotImplemented, "this session backend cannot list sessions")
-			return nil, false
-		}
-		a.log.Error("listing a user's sessions", zap.String("path", r.URL.Path), zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "session store unavailable")
+		a.storeFailure(w, r, err)
 		return nil, false
 	}
-	return recs, true
+	return out, true
 }
 
-func findUserSessions(ctx context.Context, m *session.Manager, user string) ([]backends.Record, error) {
-	type querier interface {
-		FindWhere(ctx context.Context, query any, args ...any) ([]backends.Record, error)
+// listUserSessions is Manager.UserSessions (oldest first), as the example
+// shows it.
+func (a *app) listUserSessions(ctx context.Context, s *session.Session) ([]sessionInfo, error) {
+	infos, err := a.m.UserSessions(ctx, s)
+	if err != nil {
+		return nil, err
 	}
-	var recs []backends.Record
-	if q, ok := m.Store().(querier); ok {
-		found, err := q.FindWhere(ctx, "user_id = ?", user)
-		if err != nil {
-			return nil, err
+	out := make([]sessionInfo, 0, len(infos))
+	for _, in := range infos {
+		info := sessionInfo{
+			Handle:    in.Handle,
+			Current:   in.Current,
+			Created:   in.Created,
+			LastSeen:  in.LastSeen,
+			Updated:   in.LastSeen,
+			UserAgent: in.UserAgent,
+			IP:        in.IP,
+			Keys:      in.Keys,
 		}
-		recs = found
-	} else {
-		err := m.Iterate(ctx, func(rec backends.Record) error {
-			recs = append(recs, rec)
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		if !in.Expires.IsZero() {
+			exp := in.Expires
+			info.Expires = &exp
 		}
-	}
-	// Keep only this user's live sessions (the query already did; this is
-	// the check for iterating stores, and a second one for the query).
-	now := time.Now()
-	lifetime := m.Config().Lifetime
-	out := recs[:0]
-	for _, rec := range recs {
-		if u, _ := rec.Data[userKey].(string); u != user {
-			continue
-		}
-		if rec.Expired(now) || (lifetime > 0 && !rec.Created.IsZero() && !now.Before(rec.Created.Add(lifetime))) {
-			continue
-		}
-		out = append(out, rec)
+		out = append(out, info)
 	}
 	return out, nil
-}
-
-// handleOf is the opaque handle of the session stored under storageID: hex
-// of SHA-256 over a domain-separation prefix and the storage id, cut to
-// 128 bits. It is the same on every app instance, reveals neither the
-// session id nor its storage hash, and cannot be turned back into either.
-func handleOf(storageID string) string {
-	sum := sha256.Sum256([]byte(handlePrefix + storageID))
-	return hex.EncodeToString(sum[:16])
-}
-
-// currentStorageID is the storage id of the request's own session ("" when
-// it has none yet).
-func (a *app) currentStorageID(s *session.Session) string {
-	id := s.ID()
-	if id == "" {
-		return ""
-	}
-	return a.m.StorageID(id)
 }
 
 // withSession loads the request's session (first use) and answers 503 when
@@ -387,11 +382,17 @@ func (a *app) withSession(h func(http.ResponseWriter, *http.Request, *session.Se
 	}
 }
 
-// withUser is withSession for logged-in users only: 401 otherwise.
+// withUser is withSession for logged-in users only: 401 otherwise, or for
+// a browser a redirect to the home page (its session ended: revoked
+// elsewhere, expired, or logged out).
 func (a *app) withUser(h func(http.ResponseWriter, *http.Request, *session.Session, string)) http.HandlerFunc {
 	return a.withSession(func(w http.ResponseWriter, r *http.Request, s *session.Session) {
 		user := s.GetString(userKey)
 		if user == "" {
+			if prefersHTML(r) {
+				seeOther(w, r, "/")
+				return
+			}
 			writeError(w, http.StatusUnauthorized, "login required")
 			return
 		}
@@ -409,11 +410,11 @@ func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if tooLarge(err) {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		fail(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return false
 	}
 	a.log.Info("malformed form", zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusBadRequest, "malformed form")
+	fail(w, r, http.StatusBadRequest, "malformed form")
 	return false
 }
 
@@ -438,6 +439,16 @@ func errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "internal error"
 	}
 	w.Header().Del("Content-Length")
+	fail(w, r, code, msg)
+}
+
+// fail answers an error with its generic message: an error page for a
+// browser, else JSON {"error": msg}.
+func fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if prefersHTML(r) {
+		errorHTML(w, code, msg)
+		return
+	}
 	writeError(w, code, msg)
 }
 
@@ -446,23 +457,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Del("Location")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>sessionfx example</title></head>
-<body>
-<h1>sessionfx example</h1>
-<p>Session: <code>{{if .Handle}}{{.Handle}}{{else}}(none yet: the session is stored on its first write){{end}}</code>
-(its handle; the session id stays in the HttpOnly cookie)</p>
-<p>Visits: {{.Visits}} <form method="post" action="/visits" style="display:inline"><button>+1</button></form></p>
-<p>User: {{if .User}}{{.User}} (<a href="/sessions">my sessions</a>){{else}}(not logged in){{end}}</p>
-<form method="post" action="/login"><input name="user" placeholder="user name"><button>Log in</button></form>
-<form method="post" action="/logout"><button>Log out</button></form>
-{{if .User}}<form method="post" action="/sessions/revoke"><input type="hidden" name="all_others" value="1"><button>Log out my other sessions</button></form>{{end}}
-<p>Keys: {{range .Keys}}<code>{{.}}</code> {{end}}</p>
-</body></html>
-`))
