@@ -125,11 +125,20 @@ func (m *Manager) sessionInfo(rec *backends.Record) SessionInfo {
 	if m.cfg.UserKey == "" {
 		user = ""
 	}
+	// The idle refresh moves the expiry, not always Updated (kvcache
+	// engines only move the TTL): a session whose expiry is at most
+	// idle_timeout away was last seen idle_timeout before it.
+	last := rec.Updated
+	if idle := m.cfg.IdleTimeout; idle > 0 && !rec.Expires.IsZero() {
+		if t := rec.Expires.Add(-idle); t.After(last) {
+			last = t
+		}
+	}
 	return SessionInfo{
 		Handle:    m.HandleOf(rec.ID),
 		User:      user,
 		Created:   rec.Created.UTC(),
-		LastSeen:  rec.Updated.UTC(),
+		LastSeen:  last.UTC(),
 		Expires:   rec.Expires.UTC(),
 		UserAgent: rec.Meta.UserAgent,
 		IP:        rec.Meta.IP,

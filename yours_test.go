@@ -454,3 +454,49 @@ func TestRevokeWhileInFlight(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { _, st := newKV(t); run(t, st) })
 	t.Run("redis", func(t *testing.T) { run(t, yoursRedis(t)) })
 }
+
+// TestYourSessionsLastSeenFollowsIdleRefresh: a session only read moves
+// its "last seen" with the idle refresh (once half the idle window has
+// passed), which writes no data: on the memory engine (a TTL change) and
+// on SQLite (an UPDATE of the expiry).
+func TestYourSessionsLastSeenFollowsIdleRefresh(t *testing.T) {
+	for name, st := range map[string]func(t *testing.T) backends.Store{
+		"memory": func(t *testing.T) backends.Store { _, st := newKV(t); return st },
+		"sqlite": func(t *testing.T) backends.Store { return yoursGorm(t, "sqlite", t.TempDir()+"/s.sqlite3", true) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := &clock{t: time.Now()}
+			m := newManager(t, st(t), func(c *session.Config) {
+				c.UserKey, c.IdleTimeout, c.Lifetime = "user_id", 30*time.Minute, 24*time.Hour
+			}, session.WithClock(clk.Now))
+			id := writeSession(t, m, map[string]any{"user_id": "gina"})
+			seen := func() time.Time {
+				list, err := collect(context.Background(), m, "gina")
+				if err != nil || len(list) != 1 {
+					t.Fatalf("list = %+v, %v", list, err)
+				}
+				return list[0].LastSeen
+			}
+			read := func() {
+				if err := m.Run(context.Background(), func(ctx context.Context) error {
+					_ = session.SetID(ctx, id)
+					_, err := session.From(ctx)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t0 := seen()
+			clk.Add(10 * time.Minute)
+			read() // under half the window: no refresh, last seen stays
+			if got := seen(); got.Sub(t0).Abs() > time.Second {
+				t.Errorf("after a read at +10m: last seen %v, want %v (no write, no refresh)", got, t0)
+			}
+			clk.Add(10 * time.Minute)
+			read() // +20m: past half the window, the idle deadline is refreshed
+			if got, want := seen(), clk.Now(); got.Sub(want).Abs() > time.Second {
+				t.Errorf("after the idle refresh at +20m: last seen %v, want %v", got, want)
+			}
+		})
+	}
+}
