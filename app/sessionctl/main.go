@@ -12,9 +12,10 @@
 // their id or its storage hash. Run sessionctl help for the commands, flags
 // and exit codes.
 //
-// An app whose GORM model keeps session keys in columns of its own
-// (gormstore.UseModel) builds its own sessionctl with that model, so that
-// the columns (the user key among them) are read:
+// When the app's GORM model keeps the user key in a column of its own
+// (gormstore.UseModel), sessionctl reads that column through a model it
+// builds at run time. To read every typed column (their keys count in
+// KEYS), an app builds its own sessionctl with its model:
 //
 //	func main() {
 //		os.Exit(ctl.Run(os.Args[1:], os.Stdout, os.Stderr, gormstore.UseModel[AppSession]()))

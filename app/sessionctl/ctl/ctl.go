@@ -195,8 +195,23 @@ func run(args []string, stdout, stderr io.Writer, opts []fx.Option) error {
 	if err != nil {
 		return err
 	}
+	err = st.usable(ctx)
+	var uc errUserColumn
+	if errors.As(err, &uc) {
+		// The app keeps its users in a column of its own model: open
+		// again with a model that reads that column.
+		st.close()
+		mt, merr := userColumnModel(uc.key)
+		if merr != nil {
+			return merr
+		}
+		if st, err = open(ctx, path, stderr, append(opts[:len(opts):len(opts)], fx.Supply(mt))); err != nil {
+			return err
+		}
+		err = st.usable(ctx)
+	}
 	defer st.close()
-	if err := st.usable(ctx); err != nil {
+	if err != nil {
 		return err
 	}
 	c := &call{ctx: ctx, st: st, out: stdout, json: g.json, user: user}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"strings"
 
 	"go.uber.org/dig"
@@ -146,8 +147,9 @@ func (s *store) close() {
 }
 
 // usable refuses what sessionctl cannot work on: a store inside the app's
-// process, the cookie store, a GORM table whose user column the model in
-// use does not know.
+// process, the cookie store, a GORM table that does not exist; it returns
+// errUserColumn for a table whose user column the model in use does not
+// know.
 func (s *store) usable(ctx context.Context) error {
 	if _, ok := backends.As[backends.ClientStore](s.storage); ok {
 		return &exitError{ExitUnsupported, "the configured store (" + s.describe() + ") keeps each session in its client's cookie: there is nothing on the server to list, show or revoke"}
@@ -168,9 +170,16 @@ func gormOf(st backends.Storage) *gormstore.Store {
 	return gs
 }
 
-// checkModel refuses a GORM table that keeps the user key in a column of
-// the app's own model when sessionctl runs with the default model: it would
-// not read that column, and would see every session as anonymous.
+// errUserColumn is checkModel's finding that the table keeps the user key
+// in a column the model in use does not know: Run opens the store again
+// with userColumnModel.
+type errUserColumn struct{ key string }
+
+func (e errUserColumn) Error() string { return "the table keeps " + e.key + " in a column of its own" }
+
+// checkModel finds a GORM table that keeps the user key in a column of the
+// app's own model while sessionctl runs with the default model: read with
+// it, every session would look anonymous (errUserColumn).
 func (s *store) checkModel(ctx context.Context) error {
 	gs := gormOf(s.storage)
 	if gs == nil {
@@ -191,9 +200,36 @@ func (s *store) checkModel(ctx context.Context) error {
 	if !db.Migrator().HasColumn(gs.Table(), user) {
 		return nil
 	}
-	return &exitError{ExitUsage, fmt.Sprintf("the table %q keeps %s in a column of the app's GORM model, which this sessionctl does not know: "+
-		"build a sessionctl with the model (ctl.Run(os.Args[1:], os.Stdout, os.Stderr, gormstore.UseModel[AppSession]()), see github.com/sessionfx/session/app/sessionctl/ctl)",
-		gs.Table(), user)}
+	return errUserColumn{key: user}
+}
+
+// userColumnModel is a session model built at run time: gormstore.Row and
+// the user key as a typed text column, so sessionctl reads the user of an
+// app whose own model (unknown here) keeps it in a column. Other columns
+// of the app's model are not read: their keys are missing from the key
+// counts.
+func userColumnModel(key string) (gormstore.ModelType, error) {
+	if !validColumn(key) {
+		return gormstore.ModelType{}, &exitError{ExitUsage, fmt.Sprintf("[session] user_key %q cannot name a column; build a sessionctl with the app's model (ctl.Run with gormstore.UseModel)", clean(key, 64))}
+	}
+	t := reflect.StructOf([]reflect.StructField{
+		{Name: "Row", Type: reflect.TypeFor[gormstore.Row](), Anonymous: true},
+		{Name: "User", Type: reflect.TypeFor[*string](), Tag: reflect.StructTag(fmt.Sprintf(`session:%q gorm:"column:%s"`, key, key))},
+	})
+	return gormstore.ModelOf(reflect.New(t).Interface()), nil
+}
+
+// validColumn accepts the column names a struct tag can carry safely.
+func validColumn(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // describe names the store for messages and stats: its kind and where its
