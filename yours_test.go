@@ -500,3 +500,66 @@ func TestYourSessionsLastSeenFollowsIdleRefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestYourSessionsTwoInstances: two app instances on one shared store. A
+// user logged in on both sees both sessions from either, revokes the one
+// on the other instance, and that instance's next request is logged out;
+// 20 trials (Redis, through its user index; PostgreSQL, through the typed
+// column).
+func TestYourSessionsTwoInstances(t *testing.T) {
+	run := func(t *testing.T, one, two backends.Store) {
+		ma := newManager(t, one, func(c *session.Config) { c.UserKey = "user_id" })
+		mb := newManager(t, two, func(c *session.Config) { c.UserKey = "user_id" })
+		sa, sb := yoursApp(t, ma), yoursApp(t, mb)
+		for trial := 0; trial < 20; trial++ {
+			user := fmt.Sprintf("u%d-%s", trial, uuid.NewString()[:4])
+			a := &yoursClient{t: t, base: sa.URL, ua: "on A"}
+			b := &yoursClient{t: t, base: sb.URL, ua: "on B"}
+			a.do("/login?user=" + user)
+			b.do("/login?user=" + user)
+			fromB := b.list()
+			if len(fromB) != 2 {
+				t.Fatalf("trial %d: instance B lists %d sessions, want 2", trial, len(fromB))
+			}
+			var aHandle string
+			for _, in := range fromB {
+				if in.UserAgent == "on A" && !in.Current {
+					aHandle = in.Handle
+				}
+			}
+			if code, body := b.do("/revoke?h=" + aHandle); code != 200 || body != "false" {
+				t.Fatalf("trial %d: B revoking A's session: %d %q", trial, code, body)
+			}
+			if _, body := a.do("/whoami"); body != "" {
+				t.Fatalf("trial %d: A still logged in as %q after B revoked it", trial, body)
+			}
+			if got := b.list(); len(got) != 1 || !got[0].Current {
+				t.Fatalf("trial %d: after the revoke B lists %+v", trial, got)
+			}
+		}
+	}
+	t.Run("redis", func(t *testing.T) {
+		url := testenv.Require(t, testenv.Redis)
+		prefix := "yours2-" + uuid.NewString()[:8] + ":"
+		store := func() backends.Store {
+			rb, err := rediskv.New("yours", kvcache.BackendConfig{Type: "redis", URL: url}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rb.Close() })
+			return backends.NewKVStore(kvcache.NewContainer("sessions", prefix, 0, rb))
+		}
+		run(t, store(), store())
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testenv.Require(t, testenv.Postgres)
+		one := yoursGorm(t, "postgres", dsn, true).(*gormstore.Store)
+		two, err := gormstore.NewFromConfig(gormstore.Config{Driver: "postgres", DSN: dsn}, nil,
+			gormstore.WithTable(one.Table()), gormstore.WithModel(&yoursModel{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = two.Close() })
+		run(t, one, two)
+	})
+}
