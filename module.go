@@ -319,6 +319,7 @@ func provideManager(in managerIn) (*Manager, error) {
 		},
 		OnStop: func(context.Context) error {
 			m.StopCleanup()
+			m.tel.stop()
 			return nil
 		},
 	})

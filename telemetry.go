@@ -417,6 +417,16 @@ type engineSource struct {
 	obs []metric.ObserveOption
 }
 
+// stop unregisters the engines' callback (the module calls it when the app
+// stops, before the store closes): an app's MeterProvider may outlive the
+// manager, and must not keep reading a closed engine.
+func (t *telemetry) stop() {
+	if t != nil && t.reg != nil {
+		_ = t.reg.Unregister()
+		t.reg = nil
+	}
+}
+
 // observeEngines registers the observable instruments of the kvcache
 // engines behind store (its container; a layered store's front and back):
 // the memory engine's evictions, refusals and size, the Redis engine's

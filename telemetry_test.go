@@ -676,6 +676,14 @@ func TestTelemetryModule(t *testing.T) {
 	if n := len(h.spans.GetSpans()); n != 1 {
 		t.Errorf("%d spans; want 1 (session.save)", n)
 	}
+	// Stopping the app unregisters the engines' callback: a provider that
+	// outlives the app does not keep reading a closed store.
+	if err := app.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := metricValue(h.collect(t), "session.kvcache.memory.limit"); found {
+		t.Error("the memory engine is still observed after the app stopped")
+	}
 }
 
 // A session ended by an admin or by its user from another session
