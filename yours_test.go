@@ -18,6 +18,7 @@ import (
 	"github.com/sessionfx/session/backends"
 	"github.com/sessionfx/session/backends/cookiestore"
 	"github.com/sessionfx/session/backends/gormstore"
+	"github.com/sessionfx/session/backends/layered"
 	"github.com/sessionfx/session/internal/testenv"
 	"github.com/sessionfx/session/kvcache"
 	"github.com/sessionfx/session/kvcache/rediskv"
@@ -304,6 +305,16 @@ func TestYourSessions(t *testing.T) {
 		runYours(t, yoursGorm(t, "mysql", testenv.Require(t, testenv.MySQL), true))
 	})
 	t.Run("redis", func(t *testing.T) { runYours(t, yoursRedis(t)) })
+	// A layered store lists through its back: the typed column's query, or
+	// Redis's index set (the front only caches).
+	t.Run("layered/sqlite", func(t *testing.T) {
+		front, _ := newKV(t)
+		runYours(t, layered.New(front, yoursGorm(t, "sqlite", t.TempDir()+"/s.sqlite3", true), layered.WithLocalTTL(time.Hour)))
+	})
+	t.Run("layered/redis", func(t *testing.T) {
+		front, _ := newKV(t)
+		runYours(t, layered.New(front, yoursRedis(t), layered.WithLocalTTL(time.Hour)))
+	})
 }
 
 // TestYourSessionsRecordsIPOnlyWhenAsked: the client IP is personal data.

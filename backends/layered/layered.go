@@ -173,6 +173,26 @@ func New(front *kvcache.Container, back backends.Store, opts ...Option) *Store {
 	return s
 }
 
+// FindUser implements backends.UserFinder through the back (its indexed
+// query or index set): the back is the truth, and the front only caches.
+// ErrUnsupported when the back cannot, so the caller iterates.
+func (s *Store) FindUser(ctx context.Context, key, user string) ([]backends.Record, error) {
+	f, ok := backends.As[backends.UserFinder](s.back)
+	if !ok {
+		return nil, fmt.Errorf("%w: layered: the back store (%T) cannot find a user's sessions", backends.ErrUnsupported, s.back)
+	}
+	return f.FindUser(ctx, key, user)
+}
+
+// IndexUser implements backends.UserIndexer through the back: saves go
+// there, so its index is the one to keep.
+func (s *Store) IndexUser(ctx context.Context, key, user, id string, ttl time.Duration) error {
+	if ix, ok := backends.As[backends.UserIndexer](s.back); ok {
+		return ix.IndexUser(ctx, key, user, id, ttl)
+	}
+	return nil
+}
+
 // Front returns the front container.
 func (s *Store) Front() *kvcache.Container { return s.front }
 
