@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -573,4 +576,88 @@ func TestYourSessionsTwoInstances(t *testing.T) {
 		t.Cleanup(func() { _ = two.Close() })
 		run(t, one, two)
 	})
+}
+
+// TestYourSessionsRedisDown: with its Redis server stopped (SIGSTOP: it
+// neither answers nor drops the connection), "your sessions" answers a
+// store error in time, which the app turns into 503, and nothing is lost:
+// once the server runs again (SIGCONT) both sessions are listed and can
+// be revoked. Then the server is killed outright: still 503, no panic.
+func TestYourSessionsRedisDown(t *testing.T) {
+	testenv.Require(t, testenv.Redis)
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not in PATH: this test starts a private one")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	rb, err := rediskv.New("down", kvcache.BackendConfig{Type: "redis", URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port),
+		CommandTimeout: 300 * time.Millisecond, DialTimeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rb.Close() })
+	st := backends.NewKVStore(kvcache.NewContainer("sessions", "down:", 0, rb))
+	m := newManager(t, st, func(c *session.Config) { c.UserKey = "user_id" })
+	srv := yoursApp(t, m)
+	a := &yoursClient{t: t, base: srv.URL, ua: "A"}
+	b := &yoursClient{t: t, base: srv.URL, ua: "B"}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.do("/login?user=hana"); a.cookie == ""; a.do("/login?user=hana") {
+		if time.Now().After(deadline) {
+			t.Fatal("the private redis-server did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.do("/login?user=hana")
+	if n := len(a.list()); n != 2 {
+		t.Fatalf("before the outage: %d sessions, want 2", n)
+	}
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+	start := time.Now()
+	if code, _ := a.do("/sessions"); code != http.StatusServiceUnavailable {
+		t.Errorf("GET /sessions with Redis stopped: %d, want 503", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the answer took %v with Redis stopped; want about the command timeout", took)
+	}
+	_, err = m.SessionByHandle(context.Background(), strings.Repeat("a", 32))
+	if !errors.Is(err, session.ErrStore) {
+		t.Errorf("admin lookup with Redis stopped: %v, want ErrStore", err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	var list []session.SessionInfo
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := a.do("/whoami"); code == 200 {
+			list = a.list()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the app did not recover after Redis resumed")
+		}
+	}
+	if len(list) != 2 {
+		t.Fatalf("after the outage: %+v, want both sessions", list)
+	}
+	if n, err := m.RevokeUser(context.Background(), "hana"); n != 2 || err != nil {
+		t.Errorf("RevokeUser after the outage = %d, %v", n, err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if code, _ := b.do("/sessions"); code != http.StatusServiceUnavailable {
+		t.Errorf("GET /sessions with Redis killed: %d, want 503", code)
+	}
 }
