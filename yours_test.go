@@ -263,7 +263,7 @@ type yoursModel struct {
 	UserID *string `session:"user_id" gorm:"index;size:128"`
 }
 
-func yoursGorm(t *testing.T, driver, dsn string, typed bool) backends.Store {
+func yoursGorm(t testing.TB, driver, dsn string, typed bool) backends.Store {
 	t.Helper()
 	opts := []gormstore.Option{gormstore.WithTable("yours_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""))}
 	if typed {
@@ -283,7 +283,7 @@ func yoursGorm(t *testing.T, driver, dsn string, typed bool) backends.Store {
 	return st
 }
 
-func yoursRedis(t *testing.T) backends.Store {
+func yoursRedis(t testing.TB) backends.Store {
 	url := testenv.Require(t, testenv.Redis)
 	rb, err := rediskv.New("yours", kvcache.BackendConfig{Type: "redis", URL: url}, nil)
 	if err != nil {

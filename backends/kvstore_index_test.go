@@ -12,30 +12,41 @@ import (
 	"github.com/sessionfx/session/kvcache/rediskv"
 )
 
-// TestKVStoreUserIndexRedis: on Redis a user's sessions are found through
-// the user's index set, not by reading every session; entries of ended
-// sessions are dropped once older than the grace, and not before (a
-// session is indexed just before its first save).
-func TestKVStoreUserIndexRedis(t *testing.T) {
-	url := os.Getenv("SESSIONFX_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("SESSIONFX_TEST_REDIS_URL is not set: this test needs Redis (e.g. redis://127.0.0.1:6379/0)")
-	}
+// TestKVStoreUserIndex: on engines with index sets (memory, Redis) a
+// user's sessions are found through the user's index set, not by reading
+// every session; entries of ended sessions are dropped once older than the
+// grace, and not before (a session is indexed just before its first save).
+func TestKVStoreUserIndex(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		mb, err := kvcache.NewMemory("idx", kvcache.BackendConfig{Type: "memory"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mb.Close()
+		testUserIndex(t, kvcache.NewContainer("s", "idxtest:", 0, mb))
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := os.Getenv("SESSIONFX_TEST_REDIS_URL")
+		if url == "" {
+			t.Skip("SESSIONFX_TEST_REDIS_URL is not set: this test needs Redis (e.g. redis://127.0.0.1:6379/0)")
+		}
+		rb, err := rediskv.New("idx", kvcache.BackendConfig{Type: "redis", URL: url}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rb.Close()
+		prefix := "idxtest-" + uuid.NewString()[:8] + ":"
+		defer rb.Delete(context.Background(), "~i:"+prefix+userIndex("user_id", "ann"))
+		testUserIndex(t, kvcache.NewContainer("s", prefix, 0, rb))
+	})
+}
+
+func testUserIndex(t *testing.T, c *kvcache.Container) {
 	ctx := context.Background()
-	rb, err := rediskv.New("idx", kvcache.BackendConfig{Type: "redis", URL: url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Close()
-	prefix := "idxtest-" + uuid.NewString()[:8] + ":"
-	c := kvcache.NewContainer("s", prefix, 0, rb)
 	s := NewKVStore(c)
 	now := time.Now()
 	s.now = func() time.Time { return now }
-	t.Cleanup(func() {
-		_ = c.Clear(ctx)
-		_ = rb.Delete(ctx, "~i:"+prefix+userIndex("user_id", "ann"))
-	})
+	t.Cleanup(func() { _ = c.Clear(ctx) })
 	save := func(id, user string) {
 		if err := s.IndexUser(ctx, "user_id", user, id, time.Hour); err != nil {
 			t.Fatal(err)

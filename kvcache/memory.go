@@ -179,6 +179,7 @@ type Memory struct {
 	epoch   time.Time
 	stripes [memStripes]sync.Mutex
 	index   [memStripes]memIndex
+	sets    memSets // index sets (Indexer), beside the cache
 
 	used, entries atomic.Int64
 
