@@ -321,7 +321,14 @@ func TestSentinelSessionStoreContract(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = b.Close() })
 		return backends.NewKVStore(kvcache.NewContainer("session", uniquePrefix(t, b), 0, b))
-	})
+	},
+		// Redis keeps a TTL relative to when it runs the write (PX), and a
+		// write that waits for its replica on a loaded CI machine ran up to
+		// ~125 ms after its TTL was computed: the key then outlives the
+		// expiry by that much (CI, 2026-11-30). Relative TTLs are what keep
+		// expiry right when the app's and Redis's clocks differ, so the
+		// contract allows this topology 250 ms instead of 1 ms.
+		storetest.TimePrecision(250*time.Millisecond))
 }
 
 // wait_replicas: a write one replica acknowledged succeeds; asking for more
