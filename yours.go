@@ -77,12 +77,10 @@ func (m *Manager) HandleOf(storageID string) string {
 // Handle returns the session's handle (see SessionInfo.Handle), or "" while
 // it has never been stored.
 func (s *Session) Handle() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rec == nil || s.id == "" {
-		return ""
+	if id := s.m.currentStorageID(s); id != "" {
+		return s.m.HandleOf(id)
 	}
-	return s.m.HandleOf(s.m.st.key(s.id))
+	return ""
 }
 
 // maxUserAgent bounds the user agent kept with a session, in bytes.

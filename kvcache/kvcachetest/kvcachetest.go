@@ -69,6 +69,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) kvcache.Backend) {
 	t.Run("compare_and_swap", func(t *testing.T) { b, p := open(t); testCompareAndSwap(t, b, p) })
 	t.Run("update_concurrent", func(t *testing.T) { b, p := open(t); testUpdateConcurrent(t, b, p) })
 	t.Run("scan", func(t *testing.T) { b, p := open(t); testScan(t, b, p) })
+	t.Run("index_sets", func(t *testing.T) { b, p := open(t); testIndexSets(t, b, p) })
 	t.Run("concurrent_writes_100k", func(t *testing.T) { b, p := open(t); testConcurrentWrites(t, b, p, 100_000) })
 }
 
@@ -623,5 +624,65 @@ func testConcurrentWrites(t *testing.T, b kvcache.Backend, p string, n int) {
 	})
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d of %d keys written successfully are not readable with their value; first: %v", f, n, firstErr)
+	}
+}
+
+// testIndexSets checks an Indexer (skipped for engines without one):
+// members come back with the time each was added; a shorter TTL does not
+// shorten a set; a remove spares a member added again after its cutoff;
+// concurrent adds all land; and a Scan of the values' prefix never yields
+// the index key, kept outside it as Container does.
+func testIndexSets(t *testing.T, b kvcache.Backend, p string) {
+	ix, ok := b.(kvcache.Indexer)
+	if !ok {
+		t.Skipf("%T does not implement kvcache.Indexer", b)
+	}
+	ctx := context.Background()
+	key := "~i:" + p + "u"
+	t.Cleanup(func() { _ = b.Delete(context.Background(), key) })
+	if ms, err := ix.IndexMembers(ctx, "~i:"+p+"absent"); err != nil || len(ms) != 0 {
+		t.Fatalf("IndexMembers of an absent set = %v, %v; want none", ms, err)
+	}
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	if err := ix.IndexAdd(ctx, key, "a", t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.IndexAdd(ctx, key, "b", t0.Add(time.Minute), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // b's shorter TTL must not have shortened the set's
+	ms, err := ix.IndexMembers(ctx, key)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("members = %+v, %v; want a and b (a TTL is extended, never shortened)", ms, err)
+	}
+	for _, m := range ms {
+		if m.Member == "a" && !m.Added.Equal(t0) {
+			t.Errorf("a added at %v, want %v", m.Added, t0)
+		}
+	}
+	if err := ix.IndexAdd(ctx, key, "a", time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ix.IndexRemove(ctx, key, t0.Add(time.Hour), "a", "b", "absent"); err != nil || n != 1 {
+		t.Errorf("IndexRemove = %d, %v; want 1 (b only: a was added again after the cutoff)", n, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ix.IndexAdd(ctx, key, fmt.Sprintf("c%d", i), time.Now(), time.Hour); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ms, _ := ix.IndexMembers(ctx, key); len(ms) != 17 {
+		t.Errorf("after 16 concurrent adds: %d members, want 17 (a and c0..c15)", len(ms))
+	}
+	mustSet(t, b, p+"x", []byte("v"), time.Minute)
+	var keys []string
+	if err := b.Scan(ctx, p, func(k string) error { keys = append(keys, k); return nil }); err != nil || len(keys) != 1 || keys[0] != p+"x" {
+		t.Errorf("Scan(%q) = %v, %v; want only the value key", p, keys, err)
 	}
 }
