@@ -661,3 +661,65 @@ func TestYourSessionsRedisDown(t *testing.T) {
 		t.Errorf("GET /sessions with Redis killed: %d, want 503", code)
 	}
 }
+
+// TestLoginInFlightWithUserIndex: a login while another request of the
+// same client is in flight, with the user index on (Redis, memory): the
+// in-flight write lands in the renewed session, the user lists exactly
+// that one session, and the old id stays ended (20 trials).
+func TestLoginInFlightWithUserIndex(t *testing.T) {
+	run := func(t *testing.T, st backends.Store) {
+		m := newManager(t, st, func(c *session.Config) { c.UserKey = "user_id" })
+		hold, loaded := make(chan struct{}, 1), make(chan struct{}, 1)
+		routes := yoursApp(t, m).Config.Handler
+		inner := http.NewServeMux()
+		inner.HandleFunc("/slow-write", func(w http.ResponseWriter, r *http.Request) {
+			s, err := session.From(r.Context())
+			if err != nil {
+				http.Error(w, "store", http.StatusServiceUnavailable)
+				return
+			}
+			loaded <- struct{}{}
+			<-hold
+			_ = s.Set("late", true)
+		})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow-write" {
+				m.Middleware(inner).ServeHTTP(w, r)
+				return
+			}
+			routes.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		for trial := 0; trial < 20; trial++ {
+			user := fmt.Sprintf("l%d-%s", trial, uuid.NewString()[:4])
+			c := &yoursClient{t: t, base: srv.URL, ua: "C"}
+			c.do("/touch") // an anonymous session
+			old := c.cookie
+			slow := &yoursClient{t: t, base: srv.URL, ua: "C", cookie: old}
+			done := make(chan struct{})
+			go func() { defer close(done); slow.do("/slow-write") }()
+			<-loaded
+			c.do("/login?user=" + user)
+			hold <- struct{}{}
+			<-done
+			list, err := collect(context.Background(), m, user)
+			if err != nil || len(list) != 1 || list[0].Handle != m.HandleOf(m.StorageID(c.cookie)) {
+				t.Fatalf("trial %d: the user lists %+v, %v; want exactly the renewed session", trial, list, err)
+			}
+			var late bool
+			if err := m.Run(context.Background(), func(ctx context.Context) error {
+				_ = session.SetID(ctx, c.cookie)
+				s, err := session.From(ctx)
+				late = err == nil && s.GetBool("late") && s.GetString("user_id") == user
+				return err
+			}); err != nil || !late {
+				t.Fatalf("trial %d: the renewed session lost the in-flight write or its user (%v)", trial, err)
+			}
+			if _, body := (&yoursClient{t: t, base: srv.URL, ua: "C", cookie: old}).do("/whoami"); body != "" {
+				t.Fatalf("trial %d: the old id still loads, as %q", trial, body)
+			}
+		}
+	}
+	t.Run("memory", func(t *testing.T) { _, st := newKV(t); run(t, st) })
+	t.Run("redis", func(t *testing.T) { run(t, yoursRedis(t)) })
+}
